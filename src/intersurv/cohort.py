@@ -1,0 +1,203 @@
+"""The Cohort: patients, their survival outcome and their modalities.
+
+A cohort of N patients holds
+
+* ``ids``: N unique patient identifiers (strings);
+* ``time``: N follow-up times, finite and > 0, in ``time_unit``;
+* ``event``: N indicators, 1 = the event (death) was observed at ``time``,
+  0 = censored at ``time``;
+* ``modalities``: M >= 1 named feature matrices, each (N, d_m) float32, row a
+  belonging to patient ``ids[a]``;
+* optionally ``group`` (site, grade, ... used to stratify splits),
+  ``covariates`` (clinical covariates for adjusted analyses) and ``truth``
+  (the known answer of a simulated cohort).
+
+Construction validates everything and raises :class:`~intersurv.errors.CohortError`
+with a one-line message naming what is wrong.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from .errors import CohortError
+
+
+def _first_bad_row(mask: np.ndarray) -> int:
+    return int(np.flatnonzero(mask)[0])
+
+
+@dataclass(frozen=True, eq=False)
+class Cohort:
+    """A validated multimodal survival cohort (see the module docstring)."""
+
+    ids: np.ndarray
+    time: np.ndarray
+    event: np.ndarray
+    modalities: Mapping[str, np.ndarray]
+    feature_names: Mapping[str, list[str]] = field(default_factory=dict)
+    time_unit: str = "months"
+    group: np.ndarray | None = None
+    covariates: pd.DataFrame | None = None
+    kinds: Mapping[str, str] = field(default_factory=dict)
+    name: str = "cohort"
+    truth: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        ids = np.asarray(self.ids).astype(str).astype(object)
+        n = len(ids)
+        if n == 0:
+            raise CohortError(f"cohort {self.name!r}: no patients")
+        dup = pd.Index(ids).duplicated()
+        if dup.any():
+            raise CohortError(
+                f"cohort {self.name!r}: duplicate patient id {ids[_first_bad_row(dup)]!r} "
+                f"({int(dup.sum())} duplicate row(s))"
+            )
+        time = np.asarray(self.time, dtype=np.float64).reshape(-1)
+        event_raw = np.asarray(self.event, dtype=np.float64).reshape(-1)
+        for label, arr in (("time", time), ("event", event_raw)):
+            if len(arr) != n:
+                raise CohortError(f"cohort {self.name!r}: {label} has {len(arr)} values for {n} patients")
+        bad = ~np.isfinite(time) | (time <= 0)
+        if bad.any():
+            i = _first_bad_row(bad)
+            raise CohortError(
+                f"cohort {self.name!r}: time must be finite and > 0; patient {ids[i]!r} has {time[i]!r} "
+                f"({int(bad.sum())} bad value(s))"
+            )
+        bad = ~np.isin(event_raw, (0.0, 1.0))
+        if bad.any():
+            i = _first_bad_row(bad)
+            raise CohortError(
+                f"cohort {self.name!r}: event must be 0 or 1; patient {ids[i]!r} has {event_raw[i]!r} "
+                f"({int(bad.sum())} bad value(s))"
+            )
+        event = event_raw.astype(np.int8)
+        if event.sum() == 0:
+            raise CohortError(f"cohort {self.name!r}: no events (every patient is censored)")
+        if not self.modalities:
+            raise CohortError(f"cohort {self.name!r}: no modalities")
+        mods: dict[str, np.ndarray] = {}
+        names: dict[str, list[str]] = {}
+        for m, x in self.modalities.items():
+            x = np.asarray(x)
+            if x.ndim != 2 or x.shape[0] != n:
+                raise CohortError(
+                    f"cohort {self.name!r}: modality {m!r} has shape {x.shape}, expected ({n}, d)"
+                )
+            if x.shape[1] == 0:
+                raise CohortError(f"cohort {self.name!r}: modality {m!r} has no features")
+            x = x.astype(np.float32)
+            finite = np.isfinite(x)
+            if not finite.all():
+                r, c = np.argwhere(~finite)[0]
+                fn = list(self.feature_names.get(m, []))
+                col = fn[c] if c < len(fn) else f"#{c}"
+                raise CohortError(
+                    f"cohort {self.name!r}: modality {m!r} has {int((~finite).sum())} NaN/inf value(s); "
+                    f"first at patient {ids[r]!r}, feature {col!r}"
+                )
+            mods[m] = x
+            fn = list(self.feature_names.get(m, [f"{m}_{j}" for j in range(x.shape[1])]))
+            if len(fn) != x.shape[1]:
+                raise CohortError(
+                    f"cohort {self.name!r}: modality {m!r} has {x.shape[1]} features but {len(fn)} names"
+                )
+            names[m] = [str(s) for s in fn]
+        group = None
+        if self.group is not None:
+            group = np.asarray(self.group).astype(str).astype(object)
+            if len(group) != n:
+                raise CohortError(f"cohort {self.name!r}: group has {len(group)} values for {n} patients")
+        cov = None
+        if self.covariates is not None:
+            cov = pd.DataFrame(self.covariates).reset_index(drop=True)
+            if len(cov) != n:
+                raise CohortError(f"cohort {self.name!r}: covariates have {len(cov)} rows for {n} patients")
+        set_ = object.__setattr__
+        set_(self, "ids", ids)
+        set_(self, "time", time)
+        set_(self, "event", event)
+        set_(self, "modalities", mods)
+        set_(self, "feature_names", names)
+        set_(self, "group", group)
+        set_(self, "covariates", cov)
+        set_(self, "kinds", {m: self.kinds.get(m, "tabular") for m in mods})
+
+    # ------------------------------------------------------------------ views
+    @property
+    def n_patients(self) -> int:
+        return len(self.ids)
+
+    @property
+    def n_events(self) -> int:
+        return int(self.event.sum())
+
+    @property
+    def modality_names(self) -> list[str]:
+        return list(self.modalities)
+
+    @property
+    def X(self) -> dict[str, np.ndarray]:
+        """The modalities as a plain dict (the input format of every model)."""
+        return dict(self.modalities)
+
+    def widths(self) -> dict[str, int]:
+        return {m: int(x.shape[1]) for m, x in self.modalities.items()}
+
+    def subset(self, index: np.ndarray | list[int]) -> "Cohort":
+        """The cohort restricted to the patients at positions ``index`` (in that order)."""
+        idx = np.asarray(index)
+        if idx.dtype == bool:
+            idx = np.flatnonzero(idx)
+        return Cohort(
+            ids=self.ids[idx],
+            time=self.time[idx],
+            event=self.event[idx],
+            modalities={m: x[idx] for m, x in self.modalities.items()},
+            feature_names=self.feature_names,
+            time_unit=self.time_unit,
+            group=None if self.group is None else self.group[idx],
+            covariates=None if self.covariates is None else self.covariates.iloc[idx].reset_index(drop=True),
+            kinds=self.kinds,
+            name=self.name,
+            truth=self.truth,
+        )
+
+    def select_modalities(self, names: list[str]) -> "Cohort":
+        """The cohort with only the named modalities, in the given order."""
+        missing = [m for m in names if m not in self.modalities]
+        if missing:
+            raise CohortError(
+                f"cohort {self.name!r}: no modality {missing[0]!r} (has {', '.join(self.modalities)})"
+            )
+        return Cohort(
+            ids=self.ids, time=self.time, event=self.event,
+            modalities={m: self.modalities[m] for m in names},
+            feature_names={m: self.feature_names[m] for m in names},
+            time_unit=self.time_unit, group=self.group, covariates=self.covariates,
+            kinds={m: self.kinds[m] for m in names}, name=self.name, truth=self.truth,
+        )
+
+    def summary(self) -> str:
+        """A few human-readable lines: patients, events, follow-up, modalities."""
+        t = self.time
+        lines = [
+            f"cohort      {self.name}",
+            f"patients    {self.n_patients}",
+            f"events      {self.n_events} ({100.0 * self.n_events / self.n_patients:.1f} %)",
+            f"follow-up   median {np.median(t):.1f}, range {t.min():.1f}-{t.max():.1f} {self.time_unit}",
+        ]
+        if self.group is not None:
+            vals, counts = np.unique(self.group, return_counts=True)
+            lines.append("groups      " + ", ".join(f"{v}: {c}" for v, c in zip(vals, counts)))
+        if self.covariates is not None and self.covariates.shape[1]:
+            lines.append("covariates  " + ", ".join(map(str, self.covariates.columns)))
+        for m, x in self.modalities.items():
+            lines.append(f"modality    {m:<12} {x.shape[1]:>6} features  ({self.kinds[m]})")
+        return "\n".join(lines)

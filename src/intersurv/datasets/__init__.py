@@ -1,0 +1,65 @@
+"""Built-in cohorts, by name, and :func:`load_cohort` for names and directories.
+
+Each built-in is a zero-argument loader returning a :class:`~intersurv.Cohort`;
+nothing is downloaded: the data ships with intersurv or with a package it
+depends on.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from ..cohort import Cohort
+from ..errors import CohortError
+
+
+@dataclass(frozen=True)
+class BuiltinDataset:
+    name: str
+    description: str
+    loader: str  # "module:function", imported on first use
+
+    def load(self) -> Cohort:
+        module, func = self.loader.split(":")
+        fn: Callable[[], Cohort] = getattr(importlib.import_module(module), func)
+        return fn()
+
+
+BUILTINS: dict[str, BuiltinDataset] = {
+    d.name: d
+    for d in (
+        BuiltinDataset(
+            "glioma-sim",
+            "simulated glioma-like cohort with known interaction (n=575; wsi 2048-d, rna)",
+            "intersurv.datasets.simulate:glioma_sim",
+        ),
+        BuiltinDataset(
+            "breast-cancer",
+            "GSE7390 breast cancer (n=198, scikit-survival): rna (76 genes), clinical (age, er, grade, size)",
+            "intersurv.datasets.breast_cancer:load_breast_cancer",
+        ),
+    )
+}
+
+
+def list_datasets() -> list[BuiltinDataset]:
+    """The built-in cohorts, in registry order."""
+    return list(BUILTINS.values())
+
+
+def load_cohort(source: str | Path, *, drop_incomplete: bool = False) -> Cohort:
+    """Load a cohort from a built-in name (see ``intersurv datasets list``) or a cohort directory."""
+    key = str(source)
+    if key in BUILTINS and not Path(key).exists():
+        return BUILTINS[key].load()
+    path = Path(source)
+    if path.is_dir():
+        from ..io.cohort_dir import read_cohort_dir
+
+        return read_cohort_dir(path, drop_incomplete=drop_incomplete)
+    raise CohortError(
+        f"{source}: not a cohort directory nor a built-in cohort (built-ins: {', '.join(BUILTINS)})"
+    )
