@@ -22,6 +22,21 @@ from .. import __version__
 from ..errors import IntersurvError
 
 
+class _StderrHandler(logging.Handler):
+    """Log records as ``intersurv: message`` on the current ``sys.stderr``."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(f"intersurv: {record.getMessage()}", file=sys.stderr)
+
+
+def _configure_logging(*, quiet: bool) -> None:
+    logger = logging.getLogger("intersurv")
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+    logger.propagate = False
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        logger.addHandler(_StderrHandler())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="intersurv",
@@ -32,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+        if info.name.startswith("_"):
+            continue
         module = importlib.import_module(f"{__name__}.{info.name}")
         register = getattr(module, "register", None)
         if register is not None:
@@ -42,11 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.WARNING if args.quiet else logging.INFO,
-        format="intersurv: %(message)s",
-        stream=sys.stderr,
-    )
+    _configure_logging(quiet=args.quiet)
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 0 if args.command is None else 2

@@ -308,6 +308,8 @@ def write_cohort_dir(cohort: Cohort, path: str | Path, *, table_format: str = "p
     lines.append(f"covariates = {_toml_value(covs)}")
     for m, x in cohort.modalities.items():
         fname = f"{m}.{table_format}"
+        if fname in RESERVED_FILES:  # a modality called "clinical" written as CSV
+            fname = f"{m}_features.{table_format}"
         write_modality_table(root / fname, cohort.ids, x, cohort.feature_names[m])
         lines += ["", f"[modalities.{_toml_value(m)}]", f"file = {_toml_value(fname)}",
                   f"kind = {_toml_value(cohort.kinds[m])}"]
