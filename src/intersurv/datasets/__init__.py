@@ -41,6 +41,16 @@ BUILTINS: dict[str, BuiltinDataset] = {
             "GSE7390 breast cancer (n=198, scikit-survival): rna (76 genes), clinical (age, er, grade, size)",
             "intersurv.datasets.breast_cancer:load_breast_cancer",
         ),
+        BuiltinDataset(
+            "nki70",
+            "NKI breast cancer (n=144, SurvSet, [datasets] extra): clinical, expression (70 genes)",
+            "intersurv.datasets.survset:load_nki70",
+        ),
+        BuiltinDataset(
+            "gse4335",
+            "GSE4335 breast cancer (n=115, SurvSet, [datasets] extra): clinical, expression (~12,800 genes)",
+            "intersurv.datasets.survset:load_gse4335",
+        ),
     )
 }
 
