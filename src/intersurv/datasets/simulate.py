@@ -1,0 +1,459 @@
+"""Simulated multimodal survival cohorts with a known answer.
+
+:func:`simulate` draws a cohort whose true log-risk, and therefore whose true
+cross-modal interaction, is known exactly; :func:`glioma_sim` is the built-in
+``glioma-sim`` (the default cohort of ``intersurv demo``).
+
+**Features.** Each modality is generated from a few latent factors, each
+expressed strongly and redundantly by its own block of features (a fraction
+``block_fraction`` of the modality's width; loading 0.8-1.2 on the factor plus
+independent noise of sd 0.5, so a block's average tracks its factor with
+correlation > 0.99); the remaining features are noise. ``wsi`` features are ``softplus(a_j + s_j * pre_j)``: non-negative, like
+pooled ResNet-50 embeddings; ``rna`` features are ``base_j + s_j * pre_j``
+clipped at 0, log2-expression-like; ``clinical`` (scenario ``glioma3``) holds
+age (years), a Karnofsky-like score and sex. The latent factors are: tumour
+grade (``group`` "high" / "low", a fixed fraction ``high_grade`` of the
+patients), which drives one factor in *each* modality (redundancy); one
+prognostic factor of each modality's own; three non-prognostic nuisance
+factors per modality.
+
+**True log-risk.** The truth is a deterministic function of the *observed*
+features only, so that it can be evaluated, explained and compared exactly
+like a fitted model (:class:`TrueLogRisk`, built from ``cohort.truth``). A
+*readout* ``r`` of a factor is the average of its block's standardised
+features, rescaled to mean 0 and sd 1 over the cohort::
+
+    r(x) = (mean_{j in block} (x_j - mu_j) / sd_j) / s
+
+(``mu_j``, ``sd_j``, ``s`` are the cohort's, stored in ``truth["log_risk"]``).
+The log-risk is a sum of terms ``coef * prod_k phi(r_k(x))`` with ``phi`` the
+identity or the soft sign ``tanh(10 r)``; in ``glioma``::
+
+    h(x) = b_grade (r_wsi_grade + r_rna_grade) + b_wsi r_wsi_own + b_rna r_rna_own
+           + gamma r_wsi_own r_rna_own
+
+where ``gamma`` is solved so that the cross term carries the fraction
+``interaction`` of ``Var(h)`` over the cohort. Scenarios: ``glioma`` (above),
+``glioma3`` (plus ``b_age r_age`` from the ``clinical`` modality), ``additive``
+(own factors only), ``uniqueness`` (``wsi`` only), ``redundancy`` (the grade
+factor seen by both modalities), ``synergy`` (``b tanh(10 r_wsi_own)
+tanh(10 r_rna_own)``, with own factors ``±1`` plus noise of sd 0.15 whose four
+sign quadrants hold equally many patients, so the soft sign is ±1 to within
+1e-4 for all but a handful of patients: XOR-like, ``b sign sign``; unlike
+``sign``, ``tanh`` is 0 at the mean, not an arbitrary ±1 set by rounding).
+
+**Survival.** Event times follow Cox proportional hazards with exactly this
+log-risk and a Weibull baseline, ``H(t | x) = (t / lam)^k exp(h(x))`` in
+months (``lam`` puts the median of a patient with ``h = 0`` at
+``median_months``); censoring is exponential and independent, its rate chosen
+deterministically so that exactly ``round(event_rate * n)`` deaths are
+observed.
+
+**Ground-truth InterSHAP.** ``truth["interaction"][masker]`` is what
+:func:`intersurv.explain` gives for the true log-risk with ``output =
+"log_risk"`` and ``reference =`` the whole simulated cohort, for the maskers
+``mean`` (the audit's default) and ``marginal`` (with *every* patient as
+background: the exact interventional expectation over the cohort, no
+sampling; above 2000 patients, a seeded random 2000 of them): the global
+InterSHAP under each aggregation, the modality shares, and the variance
+decomposition. The reference is the whole cohort because the truth is a
+property of the cohort, not of one split; ``log_risk`` is the additive scale
+of a Cox model, on which the cross term is the only non-additive part of
+``h``. An audit explains a subset (test patients, training patients as
+reference), whose InterSHAP differs from the cohort's by sampling error
+(several points on ~100 patients: the cross term is a heavy-tailed product);
+the truth on exactly those patients is
+``explain(TrueLogRisk(cohort.truth), X_test, reference=X_train)``. The mean-masker truth is ``explain`` run on the cohort's own
+(float32) arrays. The marginal masker, whose cost is O(n^2) model rows, is run
+on the readouts instead (:meth:`TrueLogRisk.on_readouts`): a background row's
+readouts are those of the reference patient, so the coalition values are the
+same as on the feature arrays, to rounding (1e-12).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from ..cohort import Cohort
+from ..errors import IntersurvError
+
+SCENARIOS = ("glioma", "glioma3", "additive", "uniqueness", "synergy", "redundancy")
+
+#: Parameters every scenario accepts, with their defaults.
+COMMON_PARAMS: dict[str, float] = {
+    "wsi_dim": 2048,        # WSI embedding width
+    "rna_genes": 1000,      # number of genes (the glioma study had 12,778)
+    "block_fraction": 0.12,  # fraction of a modality's features expressing each latent factor
+    "feature_noise": 0.5,   # sd of a block feature's own noise (its loading on the factor is 0.8-1.2)
+    "event_rate": 0.34,     # fraction of observed deaths
+    "high_grade": 0.12,     # fraction of high-grade patients
+    "weibull_shape": 1.3,   # k of the Weibull baseline
+    "median_months": 60.0,  # median survival of a patient with log-risk 0
+}
+#: Extra parameters (and defaults) of each scenario: the coefficients of its log-risk.
+SCENARIO_PARAMS: dict[str, dict[str, float]] = {
+    "glioma": {"interaction": 0.15, "b_grade": 0.45, "b_wsi": 0.45, "b_rna": 0.6},
+    "glioma3": {"interaction": 0.15, "b_grade": 0.45, "b_wsi": 0.45, "b_rna": 0.6, "b_age": 0.3},
+    "additive": {"b_wsi": 0.7, "b_rna": 0.7},
+    "uniqueness": {"b_wsi": 0.7, "b_grade": 0.45},
+    "synergy": {"b_synergy": 1.0},
+    "redundancy": {"b_grade": 0.6},
+}
+INT_PARAMS = ("wsi_dim", "rna_genes")
+NUISANCE_FACTORS = 3
+OUTPUT = "log_risk"
+TRUTH_MASKERS = ("mean", "marginal")
+#: Background patients of the ``marginal`` truth: all of them up to this many (the cost is O(n K)).
+MARGINAL_BACKGROUND = 2000
+#: The transforms ``phi`` of a readout in a term of the log-risk.
+PHI: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "identity": lambda r: r,
+    "soft_sign": lambda r: np.tanh(10.0 * r),
+}
+
+
+# ------------------------------------------------------------------ the truth
+class TrueLogRisk:
+    """The true log-risk of a simulated cohort, as a model callable.
+
+    ``TrueLogRisk(cohort.truth)`` (or ``TrueLogRisk(truth["log_risk"])``)
+    evaluates ``h(x) = sum_t coef_t prod_{k in t} phi_t(r_k(x))`` on raw
+    modality arrays (see the module docstring); ``f(X) -> (N,)`` float64.
+    """
+
+    def __init__(self, truth: Mapping[str, Any]) -> None:
+        spec = truth.get("log_risk", truth)
+        try:
+            self.modalities: list[str] = [str(m) for m in spec["modalities"]]
+            self.readouts: dict[str, dict[str, Any]] = {k: dict(v) for k, v in spec["readouts"].items()}
+            self.terms: list[dict[str, Any]] = [dict(t) for t in spec["terms"]]
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise IntersurvError(f"truth has no valid 'log_risk' specification (missing {exc})") from None
+        for t in self.terms:
+            unknown = [r for r in t["readouts"] if r not in self.readouts]
+            if unknown:
+                raise IntersurvError(f"truth term uses unknown readout {unknown[0]!r}")
+            if t["phi"] not in PHI:
+                raise IntersurvError(f"truth term has unknown phi {t['phi']!r} (expected {', '.join(PHI)})")
+        for k, r in self.readouts.items():
+            if r["modality"] not in self.modalities:
+                raise IntersurvError(f"truth readout {k!r} reads unknown modality {r['modality']!r}")
+        self._weights = {m: self._weight_matrix(m) for m in self.modalities}
+
+    def _weight_matrix(self, modality: str) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """The readouts of ``modality`` as one affine map: ``r = x @ W + c`` (names, W, c)."""
+        names = [k for k, r in self.readouts.items() if r["modality"] == modality]
+        width = 1 + max((j for k in names for j in self.readouts[k]["features"]), default=0)
+        w = np.zeros((width, len(names)))
+        c = np.zeros(len(names))
+        for i, k in enumerate(names):
+            r = self.readouts[k]
+            feats, sd = np.asarray(r["features"], dtype=np.intp), np.asarray(r["sd"])
+            denom = len(feats) * r["scale"]
+            w[feats, i] = 1.0 / (sd * denom)
+            c[i] = -float(np.sum(np.asarray(r["mean"]) / sd)) / denom
+        return names, w, c
+
+    def readout_values(self, X: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Every readout ``r_k(x)`` for the rows of ``X``: name -> ``(N,)`` float64."""
+        out: dict[str, np.ndarray] = {}
+        for m, (names, w, c) in self._weights.items():
+            if names:
+                x = np.asarray(np.asarray(X[m])[:, : len(w)], dtype=np.float64)
+                out.update(zip(names, (x @ w + c).T))
+        return out
+
+    def __call__(self, X: Mapping[str, np.ndarray]) -> np.ndarray:
+        n = len(np.asarray(X[self.modalities[0]]))
+        values = self.readout_values(X)
+        h = np.zeros(n)
+        for t in self.terms:
+            prod = np.ones(n)
+            for name in t["readouts"]:
+                prod = prod * PHI[t["phi"]](values[name])
+            h += t["coef"] * prod
+        return h
+
+    def readout_arrays(self, X: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Each modality's readouts as an ``(N, R_m)`` float64 array (one zero column if it has none)."""
+        values = self.readout_values(X)
+        n = len(np.asarray(X[self.modalities[0]]))
+        return {m: np.column_stack([values[k] for k in names]) if names else np.zeros((n, 1))
+                for m, (names, _, _) in self._weights.items()}
+
+    def on_readouts(self) -> "TrueLogRisk":
+        """The same log-risk as a function of :meth:`readout_arrays` (readout k of a modality is column k)."""
+        readouts = {k: {"modality": m, "features": [i], "mean": [0.0], "sd": [1.0], "scale": 1.0}
+                    for m, (names, _, _) in self._weights.items() for i, k in enumerate(names)}
+        return TrueLogRisk({"modalities": self.modalities, "readouts": readouts, "terms": self.terms})
+
+
+def _readout_spec(modality: str, x: np.ndarray, features: np.ndarray) -> dict[str, Any]:
+    """The readout of the factor expressed by ``x[:, features]``, standardised on this cohort."""
+    block = x[:, features].astype(np.float64)
+    mean, sd = block.mean(axis=0), block.std(axis=0)
+    scale = float(((block - mean) / sd).mean(axis=1).std())
+    return {"modality": modality, "features": [int(j) for j in features],
+            "mean": mean.tolist(), "sd": sd.tolist(), "scale": scale}
+
+
+def _term(coef: float, readouts: list[str], phi: str = "identity") -> dict[str, Any]:
+    return {"coef": float(coef), "readouts": readouts, "phi": phi}
+
+
+def cross_coefficient(main: np.ndarray, cross: np.ndarray, share: float) -> float:
+    """``gamma >= 0`` with ``Var(gamma c) / Var(m + gamma c) = share`` over the cohort.
+
+    With ``A = Var(m)``, ``B = Var(c)``, ``C = Cov(m, c)`` this is the positive
+    root of ``(1 - share) B gamma^2 - 2 share C gamma - share A = 0``.
+    """
+    if share == 0:
+        return 0.0
+    cov = np.cov(main, cross, ddof=0)
+    a, b, c = cov[0, 0], cov[1, 1], cov[0, 1]
+    return float((share * c + np.sqrt((share * c) ** 2 + (1 - share) * b * share * a)) / ((1 - share) * b))
+
+
+# ------------------------------------------------------------------ features
+def _factor_blocks(rng: np.random.Generator, width: int, n_factors: int, block: int) -> list[np.ndarray]:
+    """Disjoint random feature blocks, one per factor (sorted indices)."""
+    perm = rng.permutation(width)
+    return [np.sort(perm[i * block:(i + 1) * block]) for i in range(n_factors)]
+
+
+def _pre_activation(rng: np.random.Generator, factors: np.ndarray, width: int,
+                    blocks: list[np.ndarray], noise: float) -> np.ndarray:
+    """``(N, width)`` latent-driven values: factor f loads on its block, every feature has noise."""
+    n = len(factors)
+    pre = rng.standard_normal((n, width))
+    for f, cols in enumerate(blocks):
+        loading = rng.uniform(0.8, 1.2, size=len(cols))
+        pre[:, cols] = factors[:, [f]] * loading + noise * pre[:, cols]
+    return pre
+
+
+def _wsi(rng: np.random.Generator, pre: np.ndarray) -> np.ndarray:
+    """Non-negative pooled-embedding-like features: ``softplus(a_j + s_j pre)``."""
+    a = rng.uniform(0.0, 1.0, size=pre.shape[1])
+    s = rng.uniform(0.3, 0.5, size=pre.shape[1])
+    return np.logaddexp(0.0, a + s * pre).astype(np.float32)
+
+
+def _rna(rng: np.random.Generator, pre: np.ndarray) -> np.ndarray:
+    """log2-expression-like features: ``max(0, base_j + s_j pre)``."""
+    base = rng.uniform(3.0, 11.0, size=pre.shape[1])
+    s = rng.uniform(0.5, 1.2, size=pre.shape[1])
+    return np.maximum(base + s * pre, 0.0).astype(np.float32)
+
+
+def _own_factors(rng: np.random.Generator, n: int, bimodal: bool) -> np.ndarray:
+    """``(N, 2)`` own prognostic factors of wsi and rna.
+
+    Normal, or (``bimodal``) ``±1`` plus noise of sd 0.15 with the four sign
+    quadrants holding ``n // 4`` patients each (the remainder at random).
+    """
+    if not bimodal:
+        return rng.standard_normal((n, 2))
+    quadrant = np.concatenate([np.repeat(np.arange(4), n // 4), rng.integers(0, 4, size=n % 4)])
+    quadrant = rng.permutation(quadrant)
+    signs = np.stack([np.where(quadrant & 1, 1.0, -1.0), np.where(quadrant & 2, 1.0, -1.0)], axis=1)
+    return signs + 0.15 * rng.standard_normal((n, 2))
+
+
+# ------------------------------------------------------------------ survival
+def _times(rng: np.random.Generator, h: np.ndarray, p: Mapping[str, float]) -> tuple[np.ndarray, np.ndarray]:
+    """Cox-Weibull event times and calibrated exponential censoring -> (time in months, event)."""
+    k = p["weibull_shape"]
+    lam = p["median_months"] / np.log(2.0) ** (1.0 / k)
+    t_event = lam * (rng.exponential(size=len(h)) * np.exp(-h)) ** (1.0 / k)
+    e_cens = rng.exponential(size=len(h))
+    # censoring time e_cens / rate: the event is observed iff rate <= e_cens / t_event
+    q = np.sort(e_cens / t_event)[::-1]
+    n_events = int(round(p["event_rate"] * len(h)))
+    if not 1 <= n_events < len(h):
+        raise IntersurvError(f"event_rate={p['event_rate']} gives {n_events} deaths among {len(h)} patients; "
+                             "expected at least one death and one censored patient")
+    rate = 0.5 * (q[n_events - 1] + q[n_events])
+    c = e_cens / rate
+    event = (t_event <= c).astype(np.int8)
+    time = np.maximum(np.round(np.minimum(t_event, c), 2), 0.01)
+    return time, event
+
+
+# ------------------------------------------------------------------ parameters
+def _resolve_params(scenario: str, n: int, params: Mapping[str, Any]) -> dict[str, float]:
+    if scenario not in SCENARIOS:
+        raise IntersurvError(f"unknown scenario {scenario!r} (scenarios: {', '.join(SCENARIOS)})")
+    defaults = {**COMMON_PARAMS, **SCENARIO_PARAMS[scenario]}
+    unknown = [k for k in params if k not in defaults]
+    if unknown:
+        raise IntersurvError(f"scenario {scenario!r} has no parameter {unknown[0]!r} "
+                             f"(parameters: {', '.join(defaults)})")
+    out: dict[str, float] = {}
+    for key, default in defaults.items():
+        value = params.get(key, default)
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise IntersurvError(f"parameter {key!r} must be a number, got {value!r}") from None
+        if key in INT_PARAMS:
+            if value != int(value) or value < 1:
+                raise IntersurvError(f"parameter {key!r} must be a positive integer, got {params[key]!r}")
+            value = int(value)
+        out[key] = value
+    if not 0.0 <= out.get("interaction", 0.0) < 1.0:
+        raise IntersurvError(f"parameter 'interaction' must be in [0, 1), got {out['interaction']}")
+    for key in ("event_rate", "high_grade"):
+        if not 0.0 < out[key] < 1.0:
+            raise IntersurvError(f"parameter {key!r} must be in (0, 1), got {out[key]}")
+    for key in ("weibull_shape", "median_months", "feature_noise"):
+        if out[key] <= 0:
+            raise IntersurvError(f"parameter {key!r} must be > 0, got {out[key]}")
+    n_blocks = 2 + NUISANCE_FACTORS
+    if not 0.0 < out["block_fraction"] <= 1.0 / n_blocks:
+        raise IntersurvError(f"parameter 'block_fraction' must be in (0, {1.0 / n_blocks:g}] "
+                             f"({n_blocks} disjoint factor blocks), got {out['block_fraction']}")
+    if n < 8:
+        raise IntersurvError(f"n must be at least 8 patients, got {n}")
+    return out
+
+
+# ------------------------------------------------------------------ the simulator
+def simulate(scenario: str = "glioma", n: int = 575, seed: int = 0, **params: Any) -> Cohort:
+    """Draw a simulated cohort of ``n`` patients with its ground truth in ``cohort.truth``.
+
+    Parameters
+    ----------
+    scenario:
+        one of :data:`SCENARIOS` (see the module docstring).
+    n, seed:
+        number of patients; seed of every random draw (same arguments, same cohort).
+    params:
+        :data:`COMMON_PARAMS` and the scenario's :data:`SCENARIO_PARAMS`, e.g.
+        ``interaction=0.3`` (share of the log-risk variance carried by the
+        cross term) or ``rna_genes=12778``.
+    """
+    n = int(n)
+    p = _resolve_params(scenario, n, params)
+    rng = np.random.default_rng([int(seed), SCENARIOS.index(scenario)])
+    high = np.zeros(n, dtype=bool)
+    high[rng.permutation(n)[: int(round(p["high_grade"] * n))]] = True
+    grade = high.astype(np.float64)
+    own = _own_factors(rng, n, bimodal=scenario == "synergy")
+    age = np.round(np.clip(rng.normal(np.where(high, 58.0, 42.0), 12.0), 18.0, 90.0), 1)
+    male = (rng.uniform(size=n) < 0.57).astype(np.int64)
+
+    modalities: dict[str, np.ndarray] = {}
+    names: dict[str, list[str]] = {}
+    blocks: dict[str, list[np.ndarray]] = {}
+    for j, (m, width, make) in enumerate((("wsi", p["wsi_dim"], _wsi), ("rna", p["rna_genes"], _rna))):
+        grade_factor = 2.5 * grade + 0.6 * rng.standard_normal(n)
+        factors = np.column_stack([grade_factor, own[:, j], rng.standard_normal((n, NUISANCE_FACTORS))])
+        block = max(1, int(p["block_fraction"] * width))
+        blocks[m] = _factor_blocks(rng, width, factors.shape[1], block)
+        modalities[m] = make(rng, _pre_activation(rng, factors, width, blocks[m], p["feature_noise"]))
+    names["wsi"] = [f"wsi_{j:04d}" for j in range(p["wsi_dim"])]
+    names["rna"] = [f"gene_{j:05d}" for j in range(p["rna_genes"])]
+    kinds = {"wsi": "wsi", "rna": "rna"}
+    if scenario == "glioma3":
+        kps = np.clip(np.round(np.where(high, 70.0, 85.0) + 10.0 * rng.standard_normal(n), -1), 40.0, 100.0)
+        modalities["clinical"] = np.column_stack([age, kps, male]).astype(np.float32)
+        names["clinical"] = ["age", "karnofsky", "male"]
+        kinds["clinical"] = "clinical"
+
+    readouts = {
+        f"{m}_{factor}": _readout_spec(m, modalities[m], blocks[m][f])
+        for m in ("wsi", "rna") for f, factor in enumerate(("grade", "own"))
+    }
+    if scenario == "glioma3":
+        readouts["clinical_age"] = _readout_spec("clinical", modalities["clinical"], np.array([0]))
+    terms = _main_terms(scenario, p)
+    if scenario == "synergy":
+        terms.append(_term(p["b_synergy"], ["wsi_own", "rna_own"], "soft_sign"))
+    spec: dict[str, Any] = {"modalities": list(modalities), "readouts": readouts, "terms": terms}
+    truth_fn = TrueLogRisk(spec)
+    if "interaction" in p:
+        main = truth_fn(modalities)
+        r = truth_fn.readout_values(modalities)
+        cross = r["wsi_own"] * r["rna_own"]
+        terms.append(_term(cross_coefficient(main, cross, p["interaction"]), ["wsi_own", "rna_own"]))
+        truth_fn = TrueLogRisk(spec)
+    h = truth_fn(modalities)
+    time, event = _times(rng, h, p)
+
+    truth = {
+        "scenario": scenario,
+        "n": n,
+        "seed": int(seed),
+        "params": p,
+        "definition": ("log-risk h(x) = sum of coef * prod phi(readout(x)) over the terms; readout = "
+                       "mean of standardised block features / scale; event times Cox PH with Weibull "
+                       "baseline H(t|x) = (t/lam)^k exp(h(x)), months. InterSHAP: intersurv.explain of h "
+                       "with reference = this whole cohort, output log_risk; marginal masker with every "
+                       "patient as background."),
+        "output": OUTPUT,
+        "reference": "cohort",
+        "log_risk": spec,
+        "log_risk_variance": float(h.var()),
+        "interaction": ground_truth_interaction(truth_fn, modalities),
+    }
+    return Cohort(
+        ids=np.array([f"SIM-{i + 1:04d}" for i in range(n)]),
+        time=time, event=event, modalities=modalities, feature_names=names, time_unit="months",
+        group=np.where(high, "high", "low"),
+        covariates=pd.DataFrame({"age": age, "male": male}),
+        kinds=kinds, name="glioma-sim" if scenario == "glioma" else f"{scenario}-sim", truth=truth,
+    )
+
+
+def _main_terms(scenario: str, p: Mapping[str, float]) -> list[dict[str, Any]]:
+    """The additive terms of the scenario's log-risk (the cross term is added by :func:`simulate`)."""
+    if scenario in ("glioma", "glioma3"):
+        terms = [_term(p["b_grade"], ["wsi_grade"]), _term(p["b_grade"], ["rna_grade"]),
+                 _term(p["b_wsi"], ["wsi_own"]), _term(p["b_rna"], ["rna_own"])]
+        if scenario == "glioma3":
+            terms.append(_term(p["b_age"], ["clinical_age"]))
+        return terms
+    if scenario == "additive":
+        return [_term(p["b_wsi"], ["wsi_own"]), _term(p["b_rna"], ["rna_own"])]
+    if scenario == "uniqueness":
+        return [_term(p["b_grade"], ["wsi_grade"]), _term(p["b_wsi"], ["wsi_own"])]
+    if scenario == "redundancy":
+        return [_term(p["b_grade"], ["wsi_grade"]), _term(p["b_grade"], ["rna_grade"])]
+    return []
+
+
+def ground_truth_interaction(truth_fn: TrueLogRisk, X: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    """The true InterSHAP numbers of ``truth_fn`` on the cohort ``X`` (see the module docstring).
+
+    For each masker of :data:`TRUTH_MASKERS`: ``intershap`` (global score per
+    aggregation), ``shares`` (modality and interaction shares per
+    aggregation) and ``variance_decomposition``.
+    """
+    from ..interactions import explain
+    from ..interactions.aggregation import AGGREGATIONS
+
+    aggregations = [a for a in AGGREGATIONS if a != "swift2026" or len(truth_fn.modalities) == 2]
+    on_readouts, R = truth_fn.on_readouts(), truth_fn.readout_arrays(X)
+    n = len(R[truth_fn.modalities[0]])
+    out: dict[str, Any] = {}
+    for masker in TRUTH_MASKERS:
+        if masker == "mean":
+            e = explain(truth_fn, X, reference=X, masker="mean", output=OUTPUT)
+        else:
+            e = explain(on_readouts, R, reference=R, masker=masker, output=OUTPUT,
+                        background=min(n, MARGINAL_BACKGROUND), batch_size=1 << 18)
+        out[masker] = {
+            "intershap": {a: e.score(a) for a in aggregations},
+            "shares": {a: e.shares(a) for a in aggregations},
+            "variance_decomposition": e.variance_decomposition(),
+        }
+    return out
+
+
+def glioma_sim() -> Cohort:
+    """The built-in ``glioma-sim``: ``simulate("glioma", n=575, seed=0)``."""
+    return simulate("glioma", n=575, seed=0)

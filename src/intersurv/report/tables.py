@@ -1,0 +1,221 @@
+"""The audit's tables, from ``results.json``, as plain text and as HTML.
+
+Numbers are formatted here and nowhere else: C-index, Uno's C and the IBS with
+three decimals; InterSHAP and shares (fractions in results.json) as percents
+with one decimal. A missing or non-finite number prints as an en dash. Every
+string that comes from the data is escaped with :func:`html.escape` in the
+HTML versions.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from typing import Any, Mapping, Sequence
+
+DASH = "\u2013"
+PM = "\u00b1"
+
+MAIN_COLUMNS = (
+    "architecture", "params", "C-index", "Uno C", "IBS", "InterSHAP", "shares", "additive C-index",
+)
+PROGNOSTIC_MODELS = (
+    ("unadjusted", "unadjusted"),
+    ("adjusted_for_risk", "adjusted for predicted risk"),
+    ("adjusted_for_risk_and_covariates", "adjusted for risk + group/covariates"),
+)
+
+
+def _num(v: Any) -> float | None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    return float(v) if math.isfinite(v) else None
+
+
+def fmt(v: Any, digits: int = 3) -> str:
+    """A number with ``digits`` decimals, or a dash when missing or not finite."""
+    x = _num(v)
+    return DASH if x is None else f"{x:.{digits}f}"
+
+
+def fmt_pct(v: Any, digits: int = 1) -> str:
+    """A fraction as a percent (0.048 -> '4.8 %'), or a dash."""
+    x = _num(v)
+    return DASH if x is None else f"{100 * x:.{digits}f} %"
+
+
+def fmt_p(v: Any) -> str:
+    """A p-value: three significant digits, '< 1e-4' below that."""
+    x = _num(v)
+    if x is None:
+        return DASH
+    return "< 1e-4" if x < 1e-4 else f"{x:.3g}"
+
+
+def fmt_mean_sd(stat: Mapping[str, Any] | None, digits: int = 3, pct: bool = False, across: bool = False) -> str:
+    """'mean ± sd', with ' (n seeds)' when ``across``, from a ``{"mean", "sd", "n", "across"}`` entry."""
+    if not isinstance(stat, Mapping):
+        return DASH
+    f = fmt_pct if pct else fmt
+    mean = f(stat.get("mean"), 1 if pct else digits)
+    if mean == DASH:
+        return DASH
+    text = mean
+    if _num(stat.get("sd")) is not None:
+        text += f" {PM} {f(stat.get('sd'), 1 if pct else digits)}"
+    over, n = stat.get("across"), _num(stat.get("n"))
+    if across and over:
+        text += f" ({int(n)} {over})" if n is not None else f" ({over})"
+    return text
+
+
+def fmt_ci(ci: Any, pct: bool = False, digits: int = 3) -> str:
+    """'[lo, hi]' or a dash."""
+    if not isinstance(ci, Sequence) or isinstance(ci, str) or len(ci) != 2:
+        return DASH
+    f = fmt_pct if pct else fmt
+    lo, hi = f(ci[0], 1 if pct else digits), f(ci[1], 1 if pct else digits)
+    return DASH if DASH in (lo, hi) else f"[{lo}, {hi}]"
+
+
+def fmt_shares(shares: Any) -> str:
+    """'rna 55.0 % · wsi 40.0 % · interaction 4.0 %' (interaction last)."""
+    if not isinstance(shares, Mapping) or not shares:
+        return DASH
+    keys = [k for k in shares if k != "interaction"] + (["interaction"] if "interaction" in shares else [])
+    return " \u00b7 ".join(f"{k} {fmt_pct(shares[k])}" for k in keys)
+
+
+def _intershap_cell(ish: Any) -> str:
+    if not isinstance(ish, Mapping):
+        return DASH
+    text = fmt_mean_sd({"mean": ish.get("mean"), "sd": ish.get("sd")}, pct=True)
+    ci = fmt_ci(ish.get("ci"), pct=True)
+    return text if ci == DASH else f"{text} {ci}"
+
+
+def main_table_rows(results: Mapping[str, Any]) -> list[list[str]]:
+    """One row of strings per architecture (plus a ground-truth row when known)."""
+    rows = []
+    for name, a in (results.get("architectures") or {}).items():
+        a = a or {}
+        params = _num(a.get("params"))
+        rows.append([
+            str(name),
+            DASH if params is None else f"{int(params):,}",
+            fmt_mean_sd(a.get("c_index"), across=True),
+            fmt_mean_sd(a.get("c_uno")),
+            fmt_mean_sd(a.get("ibs")),
+            _intershap_cell(a.get("intershap")),
+            fmt_shares(a.get("shares")),
+            fmt_mean_sd(a.get("additive_c_index")),
+        ])
+    truth = results.get("truth")
+    if isinstance(truth, Mapping):
+        rows.append([
+            "ground truth", DASH, DASH, DASH, DASH, fmt_pct(truth.get("intershap")),
+            fmt_shares(truth.get("shares")), DASH,
+        ])
+    return rows
+
+
+def table_notes(results: Mapping[str, Any]) -> list[str]:
+    """What the numbers mean: the ± and the InterSHAP settings."""
+    notes = [f"{PM} is the SD across the runs named in the C-index column (seeds and/or folds), "
+             "not across patients."]
+    settings = set()
+    for a in (results.get("architectures") or {}).values():
+        ish = (a or {}).get("intershap")
+        if isinstance(ish, Mapping):
+            settings.add(tuple(str(ish.get(k)) for k in ("aggregation", "masker", "output")))
+    for agg, masker, output in sorted(settings):
+        notes.append(f"InterSHAP: aggregation {agg}, masker {masker}, output {output}; "
+                     "[..] is the bootstrap 95 % CI.")
+    truth = results.get("truth")
+    if isinstance(truth, Mapping):
+        notes.append(f"Ground truth: aggregation {truth.get('aggregation')}, masker {truth.get('masker')}.")
+    return notes
+
+
+def format_main_table(results: Mapping[str, Any]) -> str:
+    """The main table as fixed-width text for the terminal."""
+    rows = [list(MAIN_COLUMNS)] + main_table_rows(results)
+    widths = [max(len(r[j]) for r in rows) for j in range(len(MAIN_COLUMNS))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines + [""] + table_notes(results))
+
+
+def _html_table(header: Sequence[str], rows: Sequence[Sequence[str]], cls: str) -> str:
+    e = html.escape
+    head = "".join(f"<th>{e(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>\n" for r in rows)
+    return f'<table class="{e(cls)}">\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}</tbody>\n</table>'
+
+
+def main_table_html(results: Mapping[str, Any]) -> str:
+    """The main table as an HTML ``<table>`` with its notes; all text escaped."""
+    notes = "".join(f"<p class=\"note\">{html.escape(n)}</p>" for n in table_notes(results))
+    return _html_table(MAIN_COLUMNS, main_table_rows(results), "main") + "\n" + notes
+
+
+def prognostic_rows(prog: Mapping[str, Any]) -> list[list[str]]:
+    """Rows (statistic, unadjusted, adjusted for risk, adjusted for risk + covariates)."""
+    models = prog.get("models") or {}
+    cols = [models.get(key) or {} for key, _ in PROGNOSTIC_MODELS]
+
+    def row(label: str, fn) -> list[str]:
+        return [label] + [fn(m) for m in cols]
+
+    rows = [
+        row("patients / events", lambda m: f"{m.get('n', DASH)} / {m.get('n_events', DASH)}"
+            if _num(m.get("n")) else DASH),
+        row("HR per SD", lambda m: fmt(m.get("hr_per_sd"), 2)),
+        row("Wald 95 % CI", lambda m: fmt_ci(m.get("ci"), digits=2)),
+        row("Wald p", lambda m: fmt_p(m.get("p"))),
+        row("bootstrap 95 % CI", lambda m: fmt_ci(m.get("ci_bootstrap"), digits=2)),
+        row("permutation p", lambda m: fmt_p(m.get("p_permutation")) if "p_permutation" in m else ""),
+        row("adjusted for", lambda m: (", ".join(map(str, m.get("covariates") or [])) or "nothing")
+            if _num(m.get("n")) else DASH),
+        row("note", lambda m: str(m.get("reason") or "")),
+    ]
+    return rows
+
+
+def prognostic_summary(prog: Mapping[str, Any], time_unit: str = "") -> list[str]:
+    """One line each for the median split, quartile trend and RMST difference."""
+    if not prog.get("ok", True):
+        return [f"not computed: {prog.get('reason')}"]
+    km, qt, rm = prog.get("km_median_split") or {}, prog.get("quartile_trend") or {}, prog.get("rmst") or {}
+    unit = f" {time_unit}" if time_unit else ""
+    return [
+        f"1 SD of local InterSHAP = {fmt(prog.get('sd'), 4)}; {prog.get('bootstrap', DASH)} bootstrap "
+        f"resamples, {prog.get('permutations', DASH)} permutations, seed {prog.get('seed', DASH)}.",
+        f"Median split at {fmt(km.get('threshold'), 4)}: log-rank chi2 {fmt(km.get('logrank_chi2'), 2)}, "
+        f"p {fmt_p(km.get('logrank_p'))}.",
+        f"Quartile trend (Cox on quartile index): HR per quartile {fmt(qt.get('hr_per_quartile'), 2)} "
+        f"{fmt_ci(qt.get('ci'), digits=2)}, p {fmt_p(qt.get('p'))}; global log-rank across quartiles "
+        f"p {fmt_p(qt.get('global_logrank_p'))}.",
+        f"RMST up to tau = {fmt(rm.get('tau'), 2)}{unit}: high {fmt(rm.get('high'), 2)}, "
+        f"low {fmt(rm.get('low'), 2)}, difference {fmt(rm.get('difference'), 2)}{unit} "
+        f"{fmt_ci(rm.get('ci_bootstrap'), digits=2)}.",
+    ]
+
+
+def prognostic_table_html(prog: Mapping[str, Any], time_unit: str = "") -> str:
+    """The prognostic statistics of one architecture, adjusted and unadjusted side by side."""
+    header = ["statistic"] + [label for _, label in PROGNOSTIC_MODELS]
+    lines = "".join(f"<p>{html.escape(s)}</p>" for s in prognostic_summary(prog, time_unit))
+    return _html_table(header, prognostic_rows(prog), "prognostic") + "\n" + lines
+
+
+def key_value_html(items: Mapping[str, Any], cls: str = "kv") -> str:
+    """A two-column table of ``key: value`` (lists joined with commas), escaped."""
+    def show(v: Any) -> str:
+        if isinstance(v, (list, tuple)):
+            return ", ".join(map(show, v))
+        if isinstance(v, Mapping):
+            return ", ".join(f"{k}: {show(x)}" for k, x in v.items())
+        return DASH if v is None else str(v)
+
+    return _html_table(["", ""], [[str(k), show(v)] for k, v in items.items()], cls)
