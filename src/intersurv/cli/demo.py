@@ -1,20 +1,28 @@
-"""``intersurv demo``: the main job on the built-in simulated cohort."""
+"""``intersurv demo``: the audit on the built-in simulated glioma cohort.
+
+A protocol in the spirit of the glioma study, sized for a laptop: 80/20
+hold-out over 3 seeds, the unimodal baselines and every fusion architecture,
+mean masker on the log-risk scale. The cohort's ground truth is reported
+beside the measured interaction.
+"""
 
 from __future__ import annotations
 
 import argparse
 
+from .audit import add_audit_options, resolve_audit, run_and_print
+
+DEMO = {"cohort": "glioma-sim", "seeds": [0, 1, 2], "protocol": {"kind": "holdout", "test_fraction": 0.2}}
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="run the audit on the built-in glioma-sim cohort")
+    p = sub.add_parser("demo", help="run the audit on the built-in glioma-sim cohort",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="runs/demo", help="run directory (default: runs/demo)")
-    p.set_defaults(func=_demo)
+    add_audit_options(p)
+    p.set_defaults(func=_demo, cohort=None)
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from ..datasets import load_cohort
-
-    cohort = load_cohort("breast-cancer")
-    print(cohort.summary())
-    print("The audit is not implemented yet; this summary is all the demo does for now.")
-    return 0
+    config, cohort = resolve_audit(args, base=DEMO)
+    return run_and_print(args, config, cohort)

@@ -1,0 +1,172 @@
+"""From finished audit units to ``results.json`` and ``patients.csv``.
+
+Spreads are labelled with what they are across: each architecture's numbers
+are the mean and sample sd over its units (seeds for hold-out, folds or
+seeds x folds for CV). The InterSHAP CI is a percentile bootstrap over test
+patients, pooled across units (each patient-unit row resampled as one). The
+shares and the variance decomposition are computed on that pooled set. The
+prognostic analysis uses one row per patient: a patient who was a test patient
+in several units gets the mean of their local InterSHAP and log-risk.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .. import __version__
+from ..cohort import Cohort
+from ..training.experiment import across_label, summarise
+from ..training.rundir import RunDir, Unit
+
+
+def _metric_keys(units: list[Unit]) -> list[str]:
+    keys: list[str] = []
+    for u in units:
+        keys += [k for k in u.result["metrics"] if not k.endswith("_ci") and k not in keys and k != "n_bootstrap"]
+    return keys
+
+
+def _pooled_explanation(units: list[Unit], modalities: list[str], settings: dict[str, Any]):
+    from ..interactions import Explanation
+
+    frames = [pd.read_csv(u.path / "interactions.csv", dtype={"patient_id": str}) for u in units]
+    frame = pd.concat(frames, ignore_index=True)
+    vcols = [c for c in frame.columns if c.startswith("v:")]
+    exp = Explanation(frame[vcols].to_numpy(), modalities, masker=settings["masker"], output=settings["output"],
+                      aggregation=settings["aggregation"], background=settings["background"],
+                      bootstrap=settings["bootstrap"], ids=frame["patient_id"].to_numpy(),
+                      time=frame["time"].to_numpy(), event=frame["event"].to_numpy())
+    return exp, frames
+
+
+def _time_curve(units: list[Unit]) -> dict[str, Any] | None:
+    curves = [u.result.get("time_curve") for u in units if u.result.get("time_curve")]
+    if not curves:
+        return None
+    values = np.array([c["intershap"] for c in curves], dtype=float)
+    return {"times": curves[0]["times"], "intershap": np.nanmean(values, axis=0).tolist(),
+            "sd": (np.nanstd(values, axis=0, ddof=1).tolist() if len(values) > 1 else None)}
+
+
+def _prognostic(cohort: Cohort, rows: pd.DataFrame, settings: dict[str, Any], seed: int) -> dict[str, Any]:
+    from ..analysis import prognostic_analysis
+
+    per_patient = rows.groupby("patient_id")[["local_intershap", "log_risk"]].mean()
+    index = pd.Series(np.arange(cohort.n_patients), index=cohort.ids)
+    pos = index.loc[per_patient.index].to_numpy()
+    covariates = None
+    if cohort.covariates is not None and cohort.covariates.shape[1]:
+        covariates = cohort.covariates.iloc[pos].reset_index(drop=True)
+    local = per_patient["local_intershap"].fillna(0.0).to_numpy()  # NaN: all-zero matrix = no interaction
+    return prognostic_analysis(
+        local, cohort.time[pos], cohort.event[pos], predicted_log_risk=per_patient["log_risk"].to_numpy(),
+        covariates=covariates, group=None if cohort.group is None else cohort.group[pos],
+        bootstrap=settings["bootstrap"], permutations=settings["permutations"], seed=seed,
+    )
+
+
+def _patient_rows(unit: Unit, frame: pd.DataFrame, cohort: Cohort, modalities: list[str]) -> pd.DataFrame:
+    group = pd.Series(cohort.group if cohort.group is not None else [""] * cohort.n_patients, index=cohort.ids)
+    rows = pd.DataFrame({
+        "arch": unit.arch, "seed": unit.seed, "fold": unit.fold, "patient_id": frame["patient_id"],
+        "time": frame["time"], "event": frame["event"],
+        "group": group.loc[frame["patient_id"].to_numpy()].to_numpy(),
+        "log_risk": frame["output"], "local_intershap": frame["local_intershap"],
+        "additive_log_risk": frame["additive"],
+    })
+    for m in modalities:
+        rows[f"shapley_{m}"] = frame[f"shapley_{m}"]
+    return rows
+
+
+def _truth_summary(cohort: Cohort, units: list[Unit], settings: dict[str, Any]) -> dict[str, Any] | None:
+    truth = cohort.truth
+    if truth is None:
+        return None
+    out: dict[str, Any] = {"masker": settings["masker"], "aggregation": settings["aggregation"],
+                           "output": settings["output"], "scenario": truth.get("scenario"),
+                           "params": truth.get("params")}
+    on_test = [u.result["interaction"]["truth"] for u in units if u.result["interaction"].get("truth")]
+    if on_test:
+        # the true log-risk explained exactly like each model: same test patients, same reference
+        first_arch = units[0].arch
+        same = [u.result["interaction"]["truth"] for u in units
+                if u.arch == first_arch and u.result["interaction"].get("truth")]
+        out["intershap"] = float(np.mean([t["intershap"] for t in same]))
+        out["intershap_sd"] = float(np.std([t["intershap"] for t in same], ddof=1)) if len(same) > 1 else None
+        out["shares"] = {k: float(np.mean([t["shares"][k] for t in same])) for k in same[0]["shares"]}
+        out["definition"] = ("true log-risk explained on each unit's test patients with its training patients "
+                             f"as reference; mean across {across_label(units[0].run.config)}")
+    cohort_level = truth.get("interaction", {}).get(settings["masker"])
+    if cohort_level:
+        out["whole_cohort"] = {"intershap": cohort_level["intershap"].get(settings["aggregation"]),
+                               "shares": cohort_level["shares"].get(settings["aggregation"])}
+        out.setdefault("intershap", out["whole_cohort"]["intershap"])
+        out.setdefault("shares", out["whole_cohort"]["shares"])
+    return out
+
+
+def build_results(run: RunDir, cohort: Cohort) -> tuple[dict[str, Any], pd.DataFrame]:
+    """The results dict (schema in docs/results.md) and the per-patient table."""
+    config = run.config
+    settings = config.extra["explain"]
+    prog_settings = config.extra["prognostic"]
+    modalities = cohort.modality_names
+    across = across_label(config)
+    units = [u for u in run.units() if u.done]
+    archs: dict[str, Any] = {}
+    patient_tables = []
+    for arch in config.architectures:
+        mine = [u for u in units if u.arch == arch]
+        if not mine:
+            continue
+        metrics = {k: summarise([u.result["metrics"].get(k) for u in mine], across) for k in _metric_keys(mine)}
+        exp, frames = _pooled_explanation(mine, modalities, settings)
+        rows = pd.concat([_patient_rows(u, f, cohort, modalities) for u, f in zip(mine, frames)], ignore_index=True)
+        patient_tables.append(rows)
+        ci = exp.bootstrap_ci(seed=min(config.seeds))
+        intershap = summarise([u.result["interaction"]["intershap"] for u in mine], across)
+        intershap.update(ci=ci["intershap"], pooled=exp.score(), aggregation=settings["aggregation"],
+                         masker=settings["masker"], output=settings["output"],
+                         ci_method="percentile bootstrap over test patients pooled across units")
+        archs[arch] = {
+            "params": mine[0].result["n_params"],
+            "units": len(mine),
+            "c_index": metrics.pop("c_harrell"),
+            "c_uno": metrics.pop("c_uno"),
+            "ibs": metrics.pop("ibs"),
+            "brier": {k.split("@", 1)[1]: v for k, v in metrics.items() if k.startswith("brier@")},
+            "auc": {k.split("@", 1)[1]: v for k, v in metrics.items() if k.startswith("auc@")},
+            "intershap": intershap,
+            "shares": exp.shares(),
+            "shares_ci": ci["shares"],
+            "variance": exp.variance_decomposition(),
+            "additive_c_index": summarise([u.result["interaction"]["additive_c_index"] for u in mine], across),
+            "model_c_index_from_game": summarise([u.result["interaction"]["c_index"] for u in mine], across),
+            "truth_on_test": summarise([(u.result["interaction"].get("truth") or {}).get("intershap")
+                                        for u in mine], across),
+            "prognostic": _prognostic(cohort, rows, prog_settings, min(config.seeds)),
+            "time_curve": _time_curve(mine),
+        }
+    proto = config.protocol
+    protocol = {"kind": proto.kind, "seeds": list(config.seeds), "val_fraction": config.train.get("val_fraction", 0.2),
+                **({"folds": proto.folds} if proto.kind == "cv" else {"test_fraction": proto.test_fraction}),
+                **settings, "prognostic": prog_settings, "train": config.train,
+                "horizons": sorted({h for u in units for h in u.result["horizons"]}),
+                "spread": f"mean ± sample sd across {across}"}
+    results = {
+        "intersurv_version": __version__,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "cohort": {"name": cohort.name, "n_patients": cohort.n_patients, "n_events": cohort.n_events,
+                   "time_unit": cohort.time_unit, "modalities": cohort.widths()},
+        "protocol": protocol,
+        "versions": run.versions,
+        "architectures": archs,
+        "truth": _truth_summary(cohort, units, settings),
+    }
+    patients = pd.concat(patient_tables, ignore_index=True) if patient_tables else pd.DataFrame()
+    return results, patients

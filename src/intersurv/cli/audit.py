@@ -1,0 +1,113 @@
+"""``intersurv audit``: compare fusion architectures by discrimination, calibration and interaction.
+
+Trains every architecture over seeds and folds, evaluates the test patients
+once, explains each model (InterSHAP, the reference set being its training
+patients), analyses whether per-patient interaction is prognostic, and writes
+``RUN/results.json``, ``RUN/patients.csv`` and ``RUN/report.html``. Re-running
+the same command resumes. See ``intersurv.audit.config`` for the TOML keys.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_audit_options(p: argparse.ArgumentParser) -> None:
+    """Options shared by ``audit`` and ``demo``."""
+    p.add_argument("--config", help="TOML file with the audit configuration")
+    p.add_argument("--arch", help="architectures, comma-separated ('unimodal' = one per modality)")
+    p.add_argument("--seeds", help="a count (3 = seeds 0,1,2) or a comma list (0,5,7)")
+    proto = p.add_mutually_exclusive_group()
+    proto.add_argument("--folds", type=int, help="k-fold cross-validation per seed")
+    proto.add_argument("--holdout", type=float, metavar="FRACTION", help="hold-out test fraction per seed")
+    p.add_argument("--masker", help="mean | zero | marginal | shuffle (default mean)")
+    p.add_argument("--output", help="log_risk | risk | survival@T | rmst@TAU (default log_risk)")
+    p.add_argument("--aggregation", help="abs | paper | local_mean | swift2026 (default abs)")
+    p.add_argument("--max-epochs", type=int, help="maximum training epochs")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="any other keyword argument of intersurv.fit (repeatable)")
+    p.add_argument("--jobs", type=int, default=1, help="units run in parallel processes (results do not depend on it)")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("audit", help="train, evaluate and explain fusion architectures; write the report",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--cohort", help="built-in cohort name or cohort directory")
+    p.add_argument("--out", required=True, help="run directory")
+    add_audit_options(p)
+    p.set_defaults(func=_audit)
+
+
+def resolve_audit(args: argparse.Namespace, base: dict | None = None):  # type: ignore[no-untyped-def]
+    """The audit's ExperimentConfig and cohort from defaults, ``base``, --config and the options."""
+    import tomllib
+    from pathlib import Path
+
+    from ..audit.config import audit_config
+    from ..datasets import load_cohort
+    from ..errors import IntersurvError
+    from ..training.rundir import resolve_cohort_source
+    from .train import parse_seeds, toml_value
+
+    data: dict = dict(base or {})
+    if args.config:
+        path = Path(args.config)
+        if not path.is_file():
+            raise IntersurvError(f"{path}: config file not found")
+        try:
+            data.update(tomllib.loads(path.read_text(encoding="utf-8")))
+        except tomllib.TOMLDecodeError as exc:
+            raise IntersurvError(f"{path}: invalid TOML ({exc})") from None
+    if getattr(args, "cohort", None):
+        data["cohort"] = args.cohort
+    if "cohort" not in data:
+        raise IntersurvError("--cohort is required (or give it in --config)")
+    if args.arch:
+        data["architectures"] = [a.strip() for a in args.arch.split(",") if a.strip()]
+    if args.seeds:
+        data["seeds"] = parse_seeds(args.seeds)
+    protocol = dict(data.get("protocol", {}))
+    if args.folds is not None:
+        protocol.update(kind="cv", folds=args.folds)
+    if args.holdout is not None:
+        protocol.update(kind="holdout", test_fraction=args.holdout)
+    data["protocol"] = protocol
+    explain = dict(data.get("explain", {}))
+    for key in ("masker", "output", "aggregation"):
+        if getattr(args, key):
+            explain[key] = getattr(args, key)
+    data["explain"] = explain
+    train = dict(data.get("train", {}))
+    for item in args.param:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise IntersurvError(f"--param {item!r}: expected KEY=VALUE")
+        train[key.strip()] = toml_value(value.strip())
+    if args.max_epochs is not None:
+        train["max_epochs"] = args.max_epochs
+    data["train"] = train
+    data["cohort"] = resolve_cohort_source(str(data["cohort"]))
+    cohort = load_cohort(data["cohort"], drop_incomplete=bool(data.get("drop_incomplete", False)))
+    if data.get("modalities"):
+        cohort = cohort.select_modalities(list(data["modalities"]))
+    return audit_config(data, cohort.modality_names, source=args.config or "options"), cohort
+
+
+def run_and_print(args: argparse.Namespace, config, cohort) -> int:  # type: ignore[no-untyped-def]
+    import time
+    from pathlib import Path
+
+    from ..audit import run_audit
+    from ..report import format_main_table
+
+    started = time.perf_counter()
+    results = run_audit(config, args.out, cohort=cohort, jobs=args.jobs)
+    print(format_main_table(results))
+    print(f"\nreport: {Path(args.out) / 'report.html'}   results: {Path(args.out) / 'results.json'}   "
+          f"({time.perf_counter() - started:.0f} s)")
+    return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    config, cohort = resolve_audit(args)
+    return run_and_print(args, config, cohort)
