@@ -1,6 +1,8 @@
-"""Metrics equal scikit-survival's and lifelines'; bootstrap CIs are reproducible."""
+"""Metrics against lifelines, scikit-survival and a hand-written IPCW Brier score."""
 
 from __future__ import annotations
+
+import logging
 
 import numpy as np
 import pytest
@@ -10,74 +12,134 @@ from intersurv.metrics import default_horizons, evaluate, harrell_c
 from intersurv.survival import BreslowBaseline
 
 
-def data(seed: int, n: int):
+def _cohort(n: int, seed: int, follow_up: float):
+    """Cox-exponential times with uniform censoring, rounded to whole units (tied times)."""
     rng = np.random.default_rng(seed)
     h = np.round(rng.normal(size=n), 1)  # tied risks
-    time = np.round(rng.exponential(30 * np.exp(-0.7 * h)), 0) + 1  # tied times
-    cens = rng.exponential(50, n)
-    event = (time <= cens).astype(int)
-    return h, np.minimum(time, np.ceil(cens) + 1), event
+    t_event = rng.exponential(30.0 * np.exp(-h))
+    t_cens = rng.uniform(5.0, follow_up, n)
+    return h, np.ceil(np.minimum(t_event, t_cens)), t_event <= t_cens
 
 
-def test_harrell_c_equals_lifelines_and_sksurv_with_ties() -> None:
+@pytest.fixture(scope="module")
+def split():
+    h_tr, t_tr, e_tr = _cohort(150, 1, follow_up=120.0)
+    h_te, t_te, e_te = _cohort(90, 2, follow_up=80.0)
+    return dict(train=(h_tr, t_tr, e_tr), test=(h_te, t_te, e_te))
+
+
+def test_harrell_c_matches_lifelines_and_sksurv_with_ties(split):
     from lifelines.utils import concordance_index
     from sksurv.metrics import concordance_index_censored
 
-    h, time, event = data(0, 150)
-    ours = harrell_c(h, time, event)
-    assert ours == pytest.approx(concordance_index(time, -h, event), abs=1e-12)
-    assert ours == pytest.approx(concordance_index_censored(event.astype(bool), time, h)[0], abs=1e-12)
+    h, t, e = split["test"]
+    assert len(np.unique(t)) < t.size and len(np.unique(h)) < h.size
+    ours = harrell_c(h, t, e)
+    assert ours == pytest.approx(concordance_index(t, -h, e), abs=1e-12)
+    assert ours == pytest.approx(concordance_index_censored(e, t, h)[0], abs=1e-12)
+    assert harrell_c(-h, t, e) == pytest.approx(1.0 - ours, abs=1e-12)
 
 
-def test_evaluate_equals_scikit_survival() -> None:
-    from sksurv.metrics import (
-        brier_score, concordance_index_ipcw, cumulative_dynamic_auc, integrated_brier_score,
-    )
+def test_harrell_c_tied_risks_count_half():
+    # pairs (1,2),(1,3),(2,3) comparable; risks tie on (1,2) -> (0.5 + 1 + 1) / 3
+    assert harrell_c([1.0, 1.0, 0.0], [1.0, 2.0, 3.0], [1, 1, 0]) == pytest.approx(2.5 / 3)
+    with pytest.raises(IntersurvError, match="no events"):
+        harrell_c([1.0, 0.0], [1.0, 2.0], [0, 0])
+
+
+def test_evaluate_equals_sksurv(split):
+    from sksurv.metrics import (brier_score, concordance_index_ipcw, cumulative_dynamic_auc,
+                                integrated_brier_score)
     from sksurv.util import Surv
 
-    h_tr, t_tr, e_tr = data(1, 300)
-    h, t, e = data(2, 120)
-    horizons = [10.0, 20.0, 30.0]
-    res = evaluate(h, t, e, train_log_risk=h_tr, train_time=t_tr, train_event=e_tr, horizons=horizons)
-    y_tr, y = Surv.from_arrays(e_tr.astype(bool), t_tr), Surv.from_arrays(e.astype(bool), t)
+    (h_tr, t_tr, e_tr), (h, t, e) = split["train"], split["test"]
+    horizons = [12.0, 30.5, 60.0]
+    out = evaluate(h, t, e, train_log_risk=h_tr, train_time=t_tr, train_event=e_tr, horizons=horizons)
+    assert set(out) == {"c_harrell", "c_uno", "ibs", "brier@12", "brier@30.5", "brier@60",
+                        "auc@12", "auc@30.5", "auc@60"}
+    y_tr, y_te = Surv.from_arrays(e_tr, t_tr), Surv.from_arrays(e, t)
     base = BreslowBaseline.fit(h_tr, t_tr, e_tr)
-    tau = np.nextafter(min(t_tr[e_tr == 1].max(), t.max(), t_tr.max()), -np.inf)
-    assert res["c_uno"] == pytest.approx(concordance_index_ipcw(y_tr, y, h, tau=tau)[0], abs=1e-10)
-    _, bs = brier_score(y_tr, y, base.survival(h, horizons), horizons)
-    auc, _ = cumulative_dynamic_auc(y_tr, y, h, horizons)
-    grid = np.linspace(t.min(), 30.0, 50)
-    ibs = integrated_brier_score(y_tr, y, base.survival(h, grid), grid)
-    for i, hz in enumerate(horizons):
-        assert res[f"brier@{hz:g}"] == pytest.approx(bs[i], abs=1e-10)
-        assert res[f"auc@{hz:g}"] == pytest.approx(auc[i], abs=1e-10)
-    assert res["ibs"] == pytest.approx(ibs, abs=1e-10)
-    assert res["c_harrell"] == pytest.approx(harrell_c(h, t, e), abs=1e-12)
+    hz = np.array(horizons)
+    _, brier = brier_score(y_tr, y_te, base.survival(h, hz), hz)
+    auc, _ = cumulative_dynamic_auc(y_tr, y_te, h, hz)
+    grid = np.linspace(t.min(), hz.max(), 100)
+    ibs = integrated_brier_score(y_tr, y_te, base.survival(h, grid), grid)
+    assert out["c_uno"] == pytest.approx(concordance_index_ipcw(y_tr, y_te, h, tau=60.0)[0], abs=1e-10)
+    assert out["ibs"] == pytest.approx(ibs, abs=1e-10)
+    for k, th in enumerate(horizons):
+        assert out[f"brier@{th:g}"] == pytest.approx(brier[k], abs=1e-10)
+        assert out[f"auc@{th:g}"] == pytest.approx(auc[k], abs=1e-10)
+    shuffled = evaluate(h, t, e, train_log_risk=h_tr, train_time=t_tr, train_event=e_tr, horizons=horizons[::-1])
+    assert shuffled == out
 
 
-def test_bootstrap_is_reproducible_and_contains_the_estimate() -> None:
-    h_tr, t_tr, e_tr = data(3, 300)
-    h, t, e = data(4, 150)
-    kw = dict(train_log_risk=h_tr, train_time=t_tr, train_event=e_tr, horizons=[10.0, 20.0], bootstrap=50)
+def _censoring_km(time: np.ndarray, event: np.ndarray):
+    """Kaplan-Meier of the censoring times; at tied times the events leave the risk set first."""
+    uniq = np.unique(time)
+    at_risk = np.array([np.sum(time >= u) for u in uniq])
+    deaths = np.array([np.sum((time == u) & event) for u in uniq])
+    censored = np.array([np.sum((time == u) & ~event) for u in uniq])
+    steps = np.cumprod(1.0 - censored / (at_risk - deaths))
+    return lambda s: np.array([steps[uniq <= x][-1] if np.any(uniq <= x) else 1.0 for x in np.atleast_1d(s)])
+
+
+def test_brier_matches_hand_written_ipcw(split):
+    (h_tr, t_tr, e_tr), (h, t, e) = split["train"], split["test"]
+    th = 24.0
+    out = evaluate(h, t, e, train_log_risk=h_tr, train_time=t_tr, train_event=e_tr, horizons=[th])
+    G = _censoring_km(t_tr, e_tr)
+    S = BreslowBaseline.fit(h_tr, t_tr, e_tr).survival(h, [th])[:, 0]
+    case, control = (t <= th) & e, t > th
+    # Graf et al.: cases weighted by 1/G(T_i), controls by 1/G(t)
+    terms = np.where(case, S**2 / G(t), 0.0) + np.where(control, (1 - S) ** 2 / G(th)[0], 0.0)
+    assert out["brier@24"] == pytest.approx(terms.mean(), abs=1e-10)
+
+
+def test_follow_up_beyond_training_is_handled(split):
+    (h_tr, t_tr, e_tr), (h, t, e) = split["train"], split["test"]
+    t_long = np.where(t == t.max(), t_tr.max() + 50.0, t)  # past the training follow-up
+    a = evaluate(h, t, e, train_log_risk=h_tr, train_time=t_tr, train_event=e_tr, horizons=[12.0, 60.0])
+    b = evaluate(h, t_long, e, train_log_risk=h_tr, train_time=t_tr, train_event=e_tr, horizons=[12.0, 60.0])
+    assert min(t.max(), t_tr.max()) != t_tr.max()  # the truncation point moves
+    for key in a:
+        assert b[key] == pytest.approx(a[key], abs=1e-12), key
+
+
+def test_horizon_outside_follow_up_is_a_one_line_error(split):
+    (h_tr, t_tr, e_tr), (h, t, e) = split["train"], split["test"]
+    upper = min(t.max(), t_tr.max())
+    with pytest.raises(IntersurvError, match=rf"horizon 500 .*\[{t.min():g}, {upper:g}\)"):
+        evaluate(h, t, e, train_log_risk=h_tr, train_time=t_tr, train_event=e_tr, horizons=[12.0, 500.0])
+    with pytest.raises(IntersurvError, match="horizon 0.5"):
+        evaluate(h, t, e, train_log_risk=h_tr, train_time=t_tr, train_event=e_tr, horizons=[0.5])
+    th = t[e].min() + 0.5  # times are whole numbers
+    late = e & (t > th)  # the same data without the earliest events
+    with pytest.raises(IntersurvError, match=f"horizon {th:g}: no test event"):
+        evaluate(h, t, late, train_log_risk=h_tr, train_time=t_tr, train_event=e_tr, horizons=[th])
+
+
+def test_bootstrap_reproducible_and_contains_point(split):
+    (h_tr, t_tr, e_tr), (h, t, e) = split["train"], split["test"]
+    kw = dict(train_log_risk=h_tr, train_time=t_tr, train_event=e_tr, horizons=[12.0, 36.0], bootstrap=40)
     a = evaluate(h, t, e, seed=7, **kw)
     b = evaluate(h, t, e, seed=7, **kw)
     c = evaluate(h, t, e, seed=8, **kw)
-    assert a == b and a["c_harrell_ci"] != c["c_harrell_ci"]
-    assert a["n_bootstrap"] == 50
-    for key in ("c_harrell", "c_uno", "ibs", "brier@10", "auc@20"):
-        lo, hi = a[f"{key}_ci"]
-        assert lo <= a[key] <= hi
+    assert a == b
+    assert a["c_harrell_ci"] != c["c_harrell_ci"]
+    for key in ("c_harrell", "c_uno", "ibs", "brier@12", "brier@36", "auc@12", "auc@36"):
+        low, high = a[f"{key}_ci"]
+        assert low < a[key] < high, key
+    assert "c_harrell_ci" not in evaluate(h, t, e, **{**kw, "bootstrap": 0})
 
 
-def test_horizon_outside_follow_up_is_a_one_line_error() -> None:
-    h, t, e = data(5, 100)
-    with pytest.raises(IntersurvError, match=r"horizon 10000 is outside the test follow-up: allowed range"):
-        evaluate(h, t, e, train_log_risk=h, train_time=t, train_event=e, horizons=[10.0, 1e4])
-
-
-def test_default_horizons_convert_units_and_clip() -> None:
-    t = np.linspace(1, 50, 100)  # months
-    assert default_horizons("months", t, t) == [12.0, 36.0]
-    years = t / 12
-    assert default_horizons("years", years, years) == [1.0, 3.0]
-    days = np.linspace(10, 1500, 50)
-    assert default_horizons("days", days, days) == pytest.approx([365.25, 1095.75])
+def test_default_horizons_convert_and_clip(caplog):
+    train_days = np.array([10.0, 400.0, 2000.0, 3000.0])
+    test_days = np.array([5.0, 300.0, 1500.0])
+    with caplog.at_level(logging.INFO, logger="intersurv"):
+        kept = default_horizons("days", train_days, test_days)
+    assert kept == pytest.approx([365.25, 3 * 365.25])
+    assert "60 months" in caplog.text and "dropped" in caplog.text
+    assert default_horizons("years", [1.0, 9.0], [0.5, 8.0]) == pytest.approx([1.0, 3.0, 5.0])
+    assert default_horizons("months", [1.0, 90.0], [2.0, 80.0]) == pytest.approx([12.0, 36.0, 60.0])
+    with pytest.raises(IntersurvError, match="fortnights"):
+        default_horizons("fortnights", [1.0], [1.0])

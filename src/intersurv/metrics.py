@@ -26,12 +26,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from .errors import IntersurvError
+
+if TYPE_CHECKING:
+    from .survival import BreslowBaseline
 
 log = logging.getLogger("intersurv")
 
@@ -41,7 +44,8 @@ _MONTHS_PER_UNIT = {"days": 12.0 / 365.25, "weeks": 12.0 * 7.0 / 365.25, "months
 _IBS_GRID_POINTS = 100
 
 
-def _arrays(log_risk: ArrayLike, time: ArrayLike, event: ArrayLike, what: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _arrays(log_risk: ArrayLike, time: ArrayLike, event: ArrayLike,
+            what: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     h = np.asarray(log_risk, dtype=np.float64).reshape(-1)
     t = np.asarray(time, dtype=np.float64).reshape(-1)
     e = np.asarray(event).reshape(-1).astype(bool)
@@ -107,10 +111,13 @@ def _check_horizons(horizons: Sequence[float], train_time: np.ndarray, test_time
             raise IntersurvError(f"horizon {t:g} is outside the follow-up: allowed range is [{lo:g}, {hi:g})")
     if np.unique(hz).size != hz.size:
         raise IntersurvError(f"horizons must be distinct, got {[f'{t:g}' for t in hz]}")
-    return hz
+    if hz.max() <= lo:
+        raise IntersurvError(f"the largest horizon must exceed the first test time {lo:g} "
+                             "(the integrated Brier score needs an interval)")
+    return np.sort(hz)  # scikit-survival sorts the times it returns scores for
 
 
-def _point(h: np.ndarray, t: np.ndarray, e: np.ndarray, baseline: Any, surv_train: np.ndarray,
+def _point(h: np.ndarray, t: np.ndarray, e: np.ndarray, baseline: BreslowBaseline, surv_train: np.ndarray,
            hz: np.ndarray, upper: float) -> dict[str, float]:
     """All metrics for one test sample; horizons already validated against ``upper``."""
     from sksurv.metrics import (brier_score, concordance_index_ipcw, cumulative_dynamic_auc,
@@ -120,7 +127,7 @@ def _point(h: np.ndarray, t: np.ndarray, e: np.ndarray, baseline: Any, surv_trai
     surv_test = _surv(np.where(beyond, upper, t), e & ~beyond)
     out = {"c_harrell": harrell_c(h, t, e),
            "c_uno": float(concordance_index_ipcw(surv_train, surv_test, h, tau=float(hz.max()))[0])}
-    _, brier = brier_score(surv_train, surv_test, baseline.survival(h, hz), hz) if hz.size else (None, [])
+    _, brier = brier_score(surv_train, surv_test, baseline.survival(h, hz), hz)
     grid = np.linspace(float(t.min()), float(hz.max()), _IBS_GRID_POINTS)
     out["ibs"] = float(integrated_brier_score(surv_train, surv_test, baseline.survival(h, grid), grid))
     auc, _ = cumulative_dynamic_auc(surv_train, surv_test, h, hz)
@@ -174,9 +181,9 @@ def evaluate(log_risk: ArrayLike, time: ArrayLike, event: ArrayLike, *, train_lo
         draws += 1
         idx = rng.integers(0, t.size, t.size)
         tb, eb = t[idx], e[idx]
-        usable = (t[idx].min() <= hz.min() and min(tb.max(), upper) > hz.max()
-                  and all(np.any(eb & (tb <= th)) for th in hz)
-                  and np.any(eb[:, None] & (tb[:, None] < tb[None, :])))
+        # an event at or before every horizon and follow-up beyond the last one imply comparable pairs
+        usable = (tb.min() <= hz.min() and tb.min() < hz.max() < tb.max()
+                  and all(np.any(eb & (tb <= th)) for th in hz))
         if usable:
             samples.append(_point(h[idx], tb, eb, baseline, surv_train, hz, upper))
     for key in list(result):

@@ -37,7 +37,8 @@ class BreslowBaseline:
         if not (np.all(np.isfinite(times)) and np.all(np.isfinite(cumhaz))):
             raise IntersurvError("BreslowBaseline: times and cumhaz must be finite")
         if np.any(np.diff(times) <= 0) or np.any(np.diff(cumhaz) < 0) or cumhaz[0] < 0:
-            raise IntersurvError("BreslowBaseline: times must increase strictly and cumhaz must be non-decreasing and >= 0")
+            raise IntersurvError("BreslowBaseline: times must increase strictly and cumhaz must be "
+                                 "non-decreasing and >= 0")
         object.__setattr__(self, "times", times)
         object.__setattr__(self, "cumhaz", cumhaz)
 
@@ -48,7 +49,8 @@ class BreslowBaseline:
         t = np.asarray(time, dtype=np.float64).reshape(-1)
         e = np.asarray(event).reshape(-1).astype(bool)
         if not (h.size == t.size == e.size):
-            raise IntersurvError(f"BreslowBaseline.fit: log_risk, time and event lengths differ ({h.size}, {t.size}, {e.size})")
+            raise IntersurvError(f"BreslowBaseline.fit: log_risk, time and event lengths differ "
+                                 f"({h.size}, {t.size}, {e.size})")
         if not (np.all(np.isfinite(h)) and np.all(np.isfinite(t))):
             raise IntersurvError("BreslowBaseline.fit: log_risk and time must be finite")
         if not e.any():
@@ -57,9 +59,8 @@ class BreslowBaseline:
         t_s, h_s, e_s = t[order], h[order], e[order]
         # log sum_{j >= i} exp(h_j) for every sorted position i
         log_tail = np.logaddexp.accumulate(h_s[::-1])[::-1]
-        uniq = np.unique(t_s[e_s])
+        uniq, d = np.unique(t_s[e_s], return_counts=True)
         first = np.searchsorted(t_s, uniq, side="left")
-        d = np.array([np.count_nonzero(t_s[e_s] == u) for u in uniq], dtype=np.float64)
         return cls(times=uniq, cumhaz=np.cumsum(d * np.exp(-log_tail[first])))
 
     def cumulative_hazard(self, t: ArrayLike) -> np.ndarray:
@@ -94,6 +95,8 @@ class BreslowBaseline:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "BreslowBaseline":
         """Rebuild from :meth:`to_dict` output."""
-        if not isinstance(data, dict) or data.get("method") != "breslow" or "times" not in data or "cumhaz" not in data:
-            raise IntersurvError("BreslowBaseline.from_dict: expected a dict with method 'breslow', 'times' and 'cumhaz'")
-        return cls(times=np.asarray(data["times"], dtype=np.float64), cumhaz=np.asarray(data["cumhaz"], dtype=np.float64))
+        if not (isinstance(data, dict) and data.get("method") == "breslow" and "times" in data and "cumhaz" in data):
+            raise IntersurvError("BreslowBaseline.from_dict: expected a dict with method 'breslow', "
+                                 "'times' and 'cumhaz'")
+        return cls(times=np.asarray(data["times"], dtype=np.float64),
+                   cumhaz=np.asarray(data["cumhaz"], dtype=np.float64))

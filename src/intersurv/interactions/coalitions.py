@@ -1,0 +1,148 @@
+"""Coalitions of modalities and the batched evaluation of the coalition game.
+
+**Bit order.** With modalities ``m_0, ..., m_{M-1}`` (in the explanation's
+order), coalition number ``c`` in ``0 .. 2^M - 1`` is the set of modalities
+``m_i`` whose bit ``1 << i`` is set in ``c``: ``c = 0`` is the empty
+coalition, ``c = 2^M - 1`` all modalities; for M = 2, the coalitions are
+``[{}, {m_0}, {m_1}, {m_0, m_1}]``. Every ``(N, 2^M)`` array of coalition
+values in intersurv uses this order.
+
+**The game.** ``v_a(S) = mean_k g(f(x_a^S, z_{a,k}^{-S}))``: the modalities in S
+keep patient a's values, the others take the masker's background rows
+``z_{a,k}`` (see :mod:`.maskers`), f is the model (log-risk) and g the output
+scale (see :mod:`.outputs`).
+
+**Cost.** A coalition is evaluated on batches of at most ``batch_size`` model
+rows (``patient x background`` pairs; at least one patient per batch), so
+memory is bounded whatever N. Two coalitions need fewer rows: the full
+coalition masks nothing (N rows, whatever K), and the empty coalition does not
+depend on the patient when the background is shared (K rows, once). Total
+model rows: ``N + (2^M - 2) N K + K`` (shared background) or ``2^M N K`` minus
+the full coalition's saving (per-patient background).
+"""
+
+from __future__ import annotations
+
+import sys
+from contextlib import nullcontext
+from functools import lru_cache
+from typing import Callable, ContextManager
+
+import numpy as np
+
+from ..errors import IntersurvError
+from .maskers import Background
+
+Model = Callable[[dict[str, np.ndarray]], np.ndarray]
+Transform = Callable[[np.ndarray], np.ndarray]
+
+#: The largest number of modalities explained exactly (2^12 = 4096 coalitions).
+MAX_MODALITIES = 12
+
+
+@lru_cache(maxsize=None)
+def coalition_members(n_modalities: int) -> np.ndarray:
+    """Boolean ``(2^M, M)``: ``[c, i]`` is True iff modality i is in coalition c."""
+    c = np.arange(2**n_modalities)[:, None]
+    members = ((c >> np.arange(n_modalities)[None, :]) & 1).astype(bool)
+    members.setflags(write=False)
+    return members
+
+
+@lru_cache(maxsize=None)
+def coalition_sizes(n_modalities: int) -> np.ndarray:
+    """``(2^M,)`` integer sizes |S| of the coalitions, in bit order."""
+    sizes = coalition_members(n_modalities).sum(axis=1)
+    sizes.setflags(write=False)
+    return sizes
+
+
+def coalition_label(c: int, modalities: list[str]) -> str:
+    """Human-readable name of coalition ``c``: modality names joined by ``:``, or ``{}``."""
+    names = [m for i, m in enumerate(modalities) if c >> i & 1]
+    return ":".join(names) if names else "{}"
+
+
+def _no_grad() -> ContextManager[object]:
+    """``torch.no_grad()`` when torch is loaded (no autograd graph), else nothing."""
+    torch = sys.modules.get("torch")
+    return torch.no_grad() if torch is not None else nullcontext()
+
+
+def _call(model: Model, rows: dict[str, np.ndarray], transform: Transform, coalition: str) -> np.ndarray:
+    """``transform(model(rows))`` as a float64 ``(n_rows, J)`` array, checked."""
+    n = len(next(iter(rows.values())))
+    h = np.asarray(model(rows), dtype=np.float64)
+    if h.shape not in ((n,), (n, 1)):
+        raise IntersurvError(
+            f"model returned shape {h.shape} for {n} rows of coalition {coalition}; expected ({n},) log-risks"
+        )
+    h = h.reshape(n)
+    if not np.isfinite(h).all():
+        raise IntersurvError(
+            f"model returned {int((~np.isfinite(h)).sum())} non-finite log-risk(s) on coalition {coalition}"
+        )
+    g = transform(h)
+    return g.reshape(n, -1)
+
+
+def evaluate_coalitions(
+    model: Model,
+    X: dict[str, np.ndarray],
+    background: Background,
+    transform: Transform,
+    *,
+    batch_size: int = 4096,
+) -> np.ndarray:
+    """All coalition values ``v_a(S)``: a float64 array ``(N, 2^M, J)``.
+
+    ``X`` maps the M modality names, in order, to ``(N, d_m)`` arrays;
+    ``transform`` maps ``(n,)`` log-risks to ``(n, J)`` outputs (J output scales
+    evaluated from the same forward passes, e.g. survival at J times). Each
+    value is the mean over the patient's K background rows of the transformed
+    model output (see the module docstring for the bit order and the cost).
+    """
+    if batch_size < 1:
+        raise IntersurvError(f"batch_size must be >= 1, got {batch_size}")
+    modalities = list(X)
+    n_mod = len(modalities)
+    n = len(X[modalities[0]])
+    members = coalition_members(n_mod)
+    full = 2**n_mod - 1
+    k = background.n_per_patient
+    per_batch = max(1, batch_size // k)
+    out: np.ndarray | None = None
+
+    def store(c: int, rows: slice | np.ndarray, values: np.ndarray) -> None:
+        nonlocal out
+        if out is None:
+            out = np.empty((n, 2**n_mod, values.shape[-1]), dtype=np.float64)
+        out[rows, c] = values
+
+    with _no_grad():
+        for c in range(2**n_mod):
+            label = coalition_label(c, modalities)
+            if c == full:
+                for start in range(0, n, batch_size):
+                    sl = slice(start, min(start + batch_size, n))
+                    store(c, sl, _call(model, {m: X[m][sl] for m in modalities}, transform, label))
+                continue
+            if c == 0 and background.shared:
+                idx = background.index[0]
+                rows = {m: background.values[m][idx] for m in modalities}
+                store(c, slice(None), _call(model, rows, transform, label).mean(axis=0))
+                continue
+            keep = members[c]
+            for start in range(0, n, per_batch):
+                sl = slice(start, min(start + per_batch, n))
+                b = sl.stop - sl.start
+                idx = background.index[sl].reshape(-1)
+                rows = {
+                    m: (np.repeat(X[m][sl], k, axis=0) if k > 1 else X[m][sl]) if keep[i]
+                    else background.values[m][idx]
+                    for i, m in enumerate(modalities)
+                }
+                g = _call(model, rows, transform, label)
+                store(c, sl, g.reshape(b, k, -1).mean(axis=1))
+    assert out is not None
+    return out

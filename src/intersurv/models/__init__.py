@@ -1,0 +1,9 @@
+"""Fusion architectures for multimodal survival: name -> torch module -> (N,) log-risk.
+
+See :mod:`intersurv.models.registry` for the names and hyperparameters, and
+each architecture's module for its math.
+"""
+
+from .registry import ARCHITECTURES, Architecture, build_model, count_parameters, model_modalities, resolve_hyper
+
+__all__ = ["ARCHITECTURES", "Architecture", "build_model", "count_parameters", "model_modalities", "resolve_hyper"]

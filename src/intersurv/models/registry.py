@@ -1,0 +1,149 @@
+"""Architectures by name: :data:`ARCHITECTURES`, :func:`build_model`, :func:`count_parameters`.
+
+Names: ``unimodal:<modality>``, ``early``, ``late``, ``cross_attention``,
+``bilinear``, ``gated``, ``kronecker`` (DESIGN.md section 4). Every model maps a
+dict of (N, d_m) float32 tensors, keyed by modality name, to an (N,) log-risk;
+its modality order is fixed when it is built (the order of ``widths``).
+
+Hyperparameters are keyword arguments of :func:`build_model`; each architecture
+accepts only its own (see ``ARCHITECTURES[name].defaults()``):
+
+* ``hidden`` - hidden layer widths (an int or a list); the last one is the
+  per-modality embedding width of the fusion architectures;
+* ``dropout`` - dropout probability in [0, 1);
+* ``rank`` (bilinear), ``tokens`` / ``dim`` / ``heads`` (cross_attention),
+  ``kron_dim`` (kronecker) - see each architecture's module.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any
+
+from torch import nn
+
+from ..errors import IntersurvError
+from .attention import CrossAttentionFusion
+from .bilinear import BilinearFusion
+from .early import EarlyFusion
+from .gated import GatedFusion
+from .kronecker import KroneckerFusion
+from .late import LateFusion
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A registered architecture: its module class and how many modalities it needs."""
+
+    name: str
+    cls: type[nn.Module]
+    min_modalities: int
+    summary: str
+
+    def defaults(self) -> dict[str, Any]:
+        """The hyperparameters it accepts, with their default values."""
+        params = inspect.signature(self.cls.__init__).parameters.values()
+        return {p.name: _normalise("", p.name, p.default) for p in params if p.kind is p.KEYWORD_ONLY}
+
+
+ARCHITECTURES: dict[str, Architecture] = {
+    a.name: a
+    for a in (
+        Architecture("unimodal", EarlyFusion, 1, "one modality -> MLP (name it unimodal:<modality>)"),
+        Architecture("early", EarlyFusion, 2, "concatenate the modalities -> MLP"),
+        Architecture("late", LateFusion, 2, "sum of per-modality log-risk MLPs (additive)"),
+        Architecture("cross_attention", CrossAttentionFusion, 2,
+                     "tokens of each modality attend to the other modalities' tokens"),
+        Architecture("bilinear", BilinearFusion, 2, "main-effect branches + pairwise low-rank bilinear terms"),
+        Architecture("gated", GatedFusion, 2, "sigmoid gates conditioned on all modalities"),
+        Architecture("kronecker", KroneckerFusion, 2, "outer product of reduced embeddings with an appended 1"),
+    )
+}
+
+_POSITIVE_INTS = ("rank", "tokens", "dim", "heads", "kron_dim")
+
+
+def _normalise(arch: str, key: str, value: Any) -> Any:
+    """Check one hyperparameter and return it in canonical (JSON-able) form."""
+    where = f"architecture {arch!r}: " if arch else ""
+
+    def is_int(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    if key == "hidden":
+        widths = [value] if is_int(value) else list(value) if isinstance(value, (list, tuple)) else None
+        if not widths or not all(is_int(w) and w >= 1 for w in widths):
+            raise IntersurvError(f"{where}hidden must be a positive integer or a non-empty list of them, "
+                                 f"got {value!r}")
+        return [int(w) for w in widths]
+    if key == "dropout":
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+            raise IntersurvError(f"{where}dropout must be a number in [0, 1), got {value!r}")
+        return float(value)
+    if key in _POSITIVE_INTS:
+        if not is_int(value) or value < 1:
+            raise IntersurvError(f"{where}{key} must be a positive integer, got {value!r}")
+        return int(value)
+    raise AssertionError(f"hyperparameter {key!r} has no check")  # a new one was added without a rule
+
+
+def resolve_hyper(arch: str, **hyper: Any) -> dict[str, Any]:
+    """The full, checked hyperparameters of ``arch``: the defaults updated by ``hyper``."""
+    spec = _spec(arch)
+    resolved = spec.defaults()
+    unknown = sorted(set(hyper) - set(resolved))
+    if unknown:
+        raise IntersurvError(f"architecture {arch!r} has no hyperparameter {unknown[0]!r} "
+                             f"(it takes {', '.join(resolved)})")
+    resolved.update({k: _normalise(arch, k, v) for k, v in hyper.items()})
+    if "heads" in resolved and resolved["dim"] % resolved["heads"]:
+        raise IntersurvError(f"architecture {arch!r}: dim {resolved['dim']} is not divisible by "
+                             f"heads {resolved['heads']}")
+    return resolved
+
+
+def _spec(arch: str) -> Architecture:
+    base = arch.split(":", 1)[0] if arch.startswith("unimodal:") else arch
+    if base not in ARCHITECTURES or arch == "unimodal":
+        names = ", ".join("unimodal:<modality>" if a == "unimodal" else a for a in ARCHITECTURES)
+        raise IntersurvError(f"unknown architecture {arch!r} (known: {names})")
+    return ARCHITECTURES[base]
+
+
+def model_modalities(arch: str, modalities: list[str]) -> list[str]:
+    """The modalities (in order) that ``arch`` uses out of those available."""
+    spec = _spec(arch)
+    if spec.name == "unimodal":
+        m = arch.split(":", 1)[1]
+        if m not in modalities:
+            raise IntersurvError(f"architecture {arch!r}: no modality {m!r} (has {', '.join(modalities)})")
+        return [m]
+    if len(modalities) < spec.min_modalities:
+        raise IntersurvError(f"architecture {arch!r} needs at least {spec.min_modalities} modalities, "
+                             f"got {len(modalities)} ({', '.join(modalities)})")
+    return list(modalities)
+
+
+def build_model(arch: str, widths: dict[str, int], **hyper: Any) -> nn.Module:
+    """A freshly initialised ``arch`` over the modalities of ``widths`` (name -> feature count).
+
+    ``unimodal:<m>`` uses only modality m; every other architecture uses all of
+    ``widths``, in its order. The module gets attributes ``arch``, ``hyper``
+    (the resolved hyperparameters) and ``modalities``. Initialisation draws from
+    torch's global generator: seed it first for a reproducible model.
+    """
+    for m, d in widths.items():
+        if isinstance(d, bool) or not isinstance(d, int) or d < 1:
+            raise IntersurvError(f"modality {m!r}: width must be a positive integer, got {d!r}")
+    used = model_modalities(arch, list(widths))
+    resolved = resolve_hyper(arch, **hyper)
+    module = _spec(arch).cls({m: widths[m] for m in used}, **resolved)
+    module.arch = arch
+    module.hyper = resolved
+    return module
+
+
+def count_parameters(module: nn.Module) -> int:
+    """The number of trainable scalars (sum of numel over parameters with requires_grad)."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)

@@ -1,0 +1,337 @@
+"""Experiments: the grid architectures x seeds x folds, run unit by unit, resumable.
+
+A *unit* is one (architecture, seed, fold). Its seed drives both its split
+(:mod:`.splits`: the same seed gives the same partition for every architecture)
+and its training (:func:`intersurv.fit` carves its validation set out of the
+unit's training patients with that seed). A unit
+
+1. fits on its training patients (fit selects the epoch on its validation part
+   and standardises on its training part; the test patients are not passed to it),
+2. predicts the test patients once and evaluates them with
+   :func:`intersurv.metrics.evaluate`, whose training data (censoring
+   distribution, Breslow baseline of the Brier scores) are the unit's whole
+   training fold: the training and validation patients,
+3. writes the checkpoint, ``split.json`` and ``predictions.csv``,
+4. runs the optional per-unit step (see :data:`UnitStep`), whose dict is merged
+   into the result and which may write more files into the unit directory,
+5. writes ``result.json`` atomically, last: the unit is done iff it exists.
+
+:func:`run_experiment` skips done units and restarts unfinished ones from an
+empty directory, so re-running an interrupted command resumes it; results do not
+depend on ``jobs`` or on which units ran before.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ContextManager
+
+import numpy as np
+import pandas as pd
+
+from ..cohort import Cohort
+from ..errors import IntersurvError
+from ..io.atomic import write_json_atomic, write_text_atomic
+from ..io.cohort_dir import write_cohort_dir
+from .executors import available_cores, make_executor
+from .rundir import IN_RUN_COHORT, ExperimentConfig, RunDir, Unit, load_config_cohort, unit_name
+from .splits import Split, holdout_split, kfold_splits
+
+if TYPE_CHECKING:
+    from .fitted import FittedModel
+
+log = logging.getLogger("intersurv")
+
+
+@dataclass(frozen=True, eq=False)
+class UnitContext:
+    """What a per-unit step sees: the unit, its data split and its fitted model.
+
+    ``split`` holds positions into ``cohort`` (``split.train`` = the model's
+    training and validation patients); ``model.reference`` is the raw modalities
+    of the model's training patients; ``test_log_risk`` is aligned with
+    ``split.test``.
+    """
+
+    config: ExperimentConfig
+    cohort: Cohort
+    arch: str
+    seed: int
+    fold: int
+    path: Path
+    split: Split
+    model: "FittedModel"
+    test_log_risk: np.ndarray
+    metrics: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return unit_name(self.arch, self.seed, self.fold)
+
+    @property
+    def test(self) -> Cohort:
+        return self.cohort.subset(self.split.test)
+
+
+#: A per-unit step: a module-level function (so it pickles into worker processes)
+#: taking a :class:`UnitContext` and returning a JSON-able dict merged into result.json.
+#: It may write files into ``context.path``; its settings belong in ``config.extra``.
+UnitStep = Callable[[UnitContext], dict[str, Any]]
+
+#: Keys of result.json written by the unit itself (a step may not overwrite them).
+CORE_KEYS = ("unit", "arch", "seed", "fold", "protocol", "n_train", "n_val", "n_test", "n_test_events",
+             "n_params", "best_epoch", "epochs", "horizons", "metrics", "seconds")
+
+
+def unit_split(cohort: Cohort, config: ExperimentConfig, seed: int, fold: int) -> Split:
+    """The train/test split of unit (seed, fold) under ``config.protocol``."""
+    group = cohort.group if config.stratify_group else None
+    proto = config.protocol
+    if proto.kind == "cv":
+        return kfold_splits(cohort.event, proto.folds, seed, group)[fold]
+    return holdout_split(cohort.event, proto.test_fraction, seed, group)
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block with ``n`` torch intra-op threads, restoring the previous count after.
+
+    A unit's floating-point results depend on the thread count (the order of
+    reductions), so every unit runs with ``config.threads`` whether it runs alone
+    in this process or beside others in worker processes.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def run_unit(cohort: Cohort, config: ExperimentConfig, run_path: Path, key: tuple[str, int, int],
+             step: UnitStep | None = None) -> dict[str, Any]:
+    """Run one unit from scratch into ``run_path/units/<name>`` with ``config.threads`` torch
+    threads; return its result dict."""
+    with torch_threads(config.threads):
+        return _run_unit(cohort, config, run_path, key, step)
+
+
+def _run_unit(cohort: Cohort, config: ExperimentConfig, run_path: Path, key: tuple[str, int, int],
+              step: UnitStep | None) -> dict[str, Any]:
+    from ..metrics import default_horizons, evaluate
+    from .fit import fit
+
+    arch, seed, fold = key
+    path = Path(run_path) / "units" / unit_name(arch, seed, fold)
+    if path.exists():
+        shutil.rmtree(path)  # an interrupted attempt: start clean
+    path.mkdir(parents=True)
+    started = time.perf_counter()
+
+    split = unit_split(cohort, config, seed, fold)
+    train_fold = cohort.subset(split.train)
+    test = cohort.subset(split.test)
+    model = fit(train_fold, arch, seed=seed, **config.train)
+    test_lr = np.asarray(model.predict_log_risk(test.X), dtype=np.float64)
+    train_lr = np.asarray(model.predict_log_risk(train_fold.X), dtype=np.float64)
+    horizons = (list(config.horizons) if config.horizons is not None
+                else default_horizons(cohort.time_unit, train_fold.time, test.time))
+    metrics = evaluate(test_lr, test.time, test.event, train_log_risk=train_lr, train_time=train_fold.time,
+                       train_event=train_fold.event, horizons=horizons)
+
+    model.save(path)
+    write_json_atomic(path / "split.json", {
+        "train": list(model.train_ids), "val": list(model.val_ids), "test": test.ids.tolist()})
+    write_text_atomic(path / "predictions.csv", pd.DataFrame({
+        "patient_id": test.ids, "time": test.time, "event": test.event, "log_risk": test_lr,
+    }).to_csv(index=False))
+
+    result: dict[str, Any] = {
+        "unit": unit_name(arch, seed, fold), "arch": arch, "seed": seed, "fold": fold,
+        "protocol": config.protocol.kind,
+        "n_train": len(model.train_ids), "n_val": len(model.val_ids), "n_test": len(split.test),
+        "n_test_events": int(test.event.sum()), "n_params": int(model.n_params),
+        "best_epoch": int(model.best_epoch), "epochs": len(model.history.get("train", [])),
+        "horizons": horizons, "metrics": metrics,
+    }
+    if step is not None:
+        ctx = UnitContext(config=config, cohort=cohort, arch=arch, seed=seed, fold=fold, path=path,
+                          split=split, model=model, test_log_risk=test_lr, metrics=metrics)
+        extra = step(ctx)
+        clash = sorted(set(extra) & set(CORE_KEYS))
+        if clash:
+            raise ValueError(f"unit step {config.unit_step} returned reserved result key {clash[0]!r}")
+        result.update(extra)
+    result["seconds"] = round(time.perf_counter() - started, 3)
+    write_json_atomic(path / "result.json", result)
+    return result
+
+
+def _execute(shared: tuple[Cohort, ExperimentConfig, str, UnitStep | None],
+             key: tuple[str, int, int]) -> dict[str, Any]:
+    cohort, config, run_path, step = shared
+    return run_unit(cohort, config, Path(run_path), key, step)
+
+
+def step_name(step: UnitStep) -> str:
+    """``module:qualname`` of a module-level function (what config.json records)."""
+    qual = getattr(step, "__qualname__", "")
+    module = getattr(step, "__module__", "")
+    if not module or not qual or "<" in qual:
+        raise ValueError(f"unit step {step!r} must be a module-level function (it is sent to worker processes)")
+    return f"{module}:{qual}"
+
+
+class _Progress:
+    """A tqdm bar on stderr (units done / total, running unit, ETA; off when not a TTY)
+    and one log line per finished unit."""
+
+    def __init__(self, total: int, done: int) -> None:
+        from tqdm.auto import tqdm
+
+        self.total = total
+        self.count = done
+        self.running: list[str] = []
+        self.bar = tqdm(total=total, initial=done, unit="unit", file=sys.stderr, dynamic_ncols=True,
+                        disable=None if sys.stderr.isatty() else True, desc="train")
+
+    def start(self, key: tuple[str, int, int]) -> None:
+        self.running.append(unit_name(*key))
+        self.bar.set_postfix_str(", ".join(self.running), refresh=True)
+
+    def done(self, key: tuple[str, int, int], result: dict[str, Any]) -> None:
+        name = unit_name(*key)
+        self.running.remove(name)
+        self.count += 1
+        self.bar.set_postfix_str(", ".join(self.running), refresh=False)
+        self.bar.update(1)
+        c = result["metrics"].get("c_harrell")
+        c_text = f"{c:.3f}" if isinstance(c, (int, float)) else "n/a"
+        log.info("unit %s done (%d/%d): C-index %s, best epoch %d, %.1f s",
+                 name, self.count, self.total, c_text, result["best_epoch"], result["seconds"])
+
+    def logging(self) -> ContextManager[Any]:
+        """While the bar is shown, route console log lines through it (tqdm.write)."""
+        from tqdm.contrib.logging import logging_redirect_tqdm
+
+        return nullcontext() if self.bar.disable else logging_redirect_tqdm()
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _store_cohort(cohort: Cohort, config: ExperimentConfig, run_path: Path) -> Cohort:
+    """Write an in-memory cohort to ``RUN/cohort`` and return the copy read back from disk,
+    so that training and every later re-load of the run see exactly the same data. An
+    existing run keeps its copy (:meth:`RunDir.create` then checks the two agree)."""
+    final = run_path / IN_RUN_COHORT
+    staging = run_path / f".{IN_RUN_COHORT}.partial"
+    if staging.exists():
+        shutil.rmtree(staging)
+    write_cohort_dir(cohort, staging)
+    stored = load_config_cohort(dataclasses.replace(config, cohort=staging.name), run_path)
+    if (run_path / "config.json").is_file() and final.is_dir():
+        shutil.rmtree(staging)
+    else:
+        if final.exists():
+            shutil.rmtree(final)
+        staging.rename(final)
+    return stored
+
+
+def run_experiment(
+    config: ExperimentConfig,
+    run_dir: str | Path,
+    *,
+    cohort: Cohort | None = None,
+    jobs: int = 1,
+    unit_step: UnitStep | None = None,
+) -> list[Unit]:
+    """Run (or resume) every unit of ``config`` in ``run_dir``; return all units, done.
+
+    ``cohort``: the cohort, if already loaded; it must be what ``config.cohort``
+    loads, except that ``config.cohort = ""`` with a cohort given stores the
+    cohort as a cohort directory inside the run directory (for cohorts built in
+    memory) and trains on that stored copy. ``jobs``: parallel worker processes
+    (results do not depend on it).
+    ``unit_step``: see :data:`UnitStep`; its name is recorded in the config.
+    """
+    run_path = Path(run_dir)
+    if unit_step is not None:
+        config = dataclasses.replace(config, unit_step=step_name(unit_step))
+    elif config.unit_step is not None:
+        raise IntersurvError(f"{run_path}: this run uses the unit step {config.unit_step!r}; "
+                             "resume it with the command that started it")
+    if config.cohort == "":
+        if cohort is None:
+            raise ValueError("config.cohort is empty: pass the cohort to store in the run directory")
+        config = dataclasses.replace(config, cohort=IN_RUN_COHORT)
+        cohort = _store_cohort(cohort, config, run_path)
+    elif cohort is None:
+        cohort = load_config_cohort(config, run_path)
+    elif config.modalities is not None:
+        cohort = cohort.select_modalities(list(config.modalities))
+    run = RunDir.create(run_path, config, cohort)
+
+    busy = jobs * config.threads
+    if busy > available_cores():
+        log.warning("--jobs %d x %d thread(s) per unit is more than the %d cores available",
+                    jobs, config.threads, available_cores())
+    keys = config.unit_keys()
+    todo = [k for k in keys if not (run_path / "units" / unit_name(*k) / "result.json").is_file()]
+    if len(todo) < len(keys):
+        log.info("%s: resuming, %d of %d units already done", run_path, len(keys) - len(todo), len(keys))
+    progress = _Progress(len(keys), len(keys) - len(todo))
+    try:
+        with progress.logging():
+            make_executor(jobs).map(_execute, todo, (cohort, config, str(run_path), unit_step),
+                                    on_start=progress.start, on_done=progress.done)
+    finally:
+        progress.close()
+    return run.units()
+
+
+def summarise(values: list[float], across: str) -> dict[str, Any]:
+    """``{"mean", "sd", "n", "across", "values"}`` of one metric over units; sd is the sample
+    standard deviation (ddof = 1; None for a single value), NaN values are left out."""
+    vals = [float(v) for v in values if v is not None and math.isfinite(v)]
+    n = len(vals)
+    return {
+        "mean": float(np.mean(vals)) if n else None,
+        "sd": float(np.std(vals, ddof=1)) if n > 1 else None,
+        "n": n,
+        "across": across,
+        "values": vals,
+    }
+
+
+def across_label(config: ExperimentConfig) -> str:
+    """What the spread over all units of one architecture is across."""
+    if config.protocol.kind == "holdout":
+        return "seeds"
+    return "folds" if len(config.seeds) == 1 else "seeds x folds"
+
+
+def summary_table(units: list[Unit], metric: str = "c_harrell") -> dict[str, dict[str, Any]]:
+    """Per architecture (config order): :func:`summarise` of ``metric`` over its done units."""
+    if not units:
+        return {}
+    config = units[0].run.config
+    table: dict[str, dict[str, Any]] = {}
+    for arch in config.architectures:
+        done = [u for u in units if u.arch == arch and u.done]
+        table[arch] = summarise([u.result["metrics"].get(metric) for u in done], across_label(config))
+        table[arch]["n_params"] = done[0].result["n_params"] if done else None
+    return table
+

@@ -1,0 +1,167 @@
+"""fit: train one architecture on one cohort with a Cox loss and early stopping.
+
+Protocol (DESIGN.md section 3), all on the cohort passed in (the caller keeps
+its test patients out):
+
+1. **Validation split.** ``round(val_fraction * N)`` patients are set aside,
+   stratified by event (:func:`intersurv.training.splits.holdout_split` with
+   ``seed``); the rest is the *training part*.
+2. **Standardisation** per modality and feature, fitted on the training part
+   only (:class:`~intersurv.training.standardize.Standardizer`).
+3. **Training.** The network from :func:`intersurv.models.build_model` is
+   initialised from ``seed`` and trained with Adam (``lr``, ``weight_decay``)
+   on the Cox negative partial log-likelihood
+   :func:`intersurv.survival.cox_nll` (mean over events, Efron or Breslow
+   ties): over the whole training part per step (``batch_size=None``), or over
+   seeded mini-batches of ``batch_size`` patients (a batch without an event has
+   no partial likelihood and is skipped).
+4. **Early stopping.** After every epoch the loss on the validation part is
+   computed in eval mode; training stops when it has not improved for
+   ``patience`` epochs (or after ``max_epochs``) and the weights of the best
+   epoch are restored.
+5. **Baseline.** The Breslow baseline hazard is fitted on the training part's
+   log-risks under the restored weights.
+
+Reproducibility: the same cohort, arguments and seed give identical weights and
+predictions on the same CPU build and thread count. The seed drives the split,
+the initialisation, dropout and the batch order; torch's global random state
+is restored on return.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..cohort import Cohort
+from ..errors import IntersurvError
+from ..models import build_model, model_modalities
+from .fitted import FittedModel, predict_log_risk
+from .splits import holdout_split
+from .standardize import Standardizer
+
+TIES = ("efron", "breslow")
+
+
+def _check_options(val_fraction: float, lr: float, weight_decay: float, max_epochs: int, patience: int,
+                   batch_size: int | None, ties: str) -> None:
+    def is_int(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    if not isinstance(val_fraction, (int, float)) or not 0.0 < val_fraction < 1.0:
+        raise IntersurvError(f"val_fraction must be between 0 and 1 (got {val_fraction!r})")
+    if not isinstance(lr, (int, float)) or not (lr > 0 and math.isfinite(lr)):
+        raise IntersurvError(f"lr must be a positive number (got {lr!r})")
+    if not isinstance(weight_decay, (int, float)) or not (weight_decay >= 0 and math.isfinite(weight_decay)):
+        raise IntersurvError(f"weight_decay must be a number >= 0 (got {weight_decay!r})")
+    if not is_int(max_epochs) or max_epochs < 1:
+        raise IntersurvError(f"max_epochs must be a positive integer (got {max_epochs!r})")
+    if not is_int(patience) or patience < 1:
+        raise IntersurvError(f"patience must be a positive integer (got {patience!r})")
+    if batch_size is not None and (not is_int(batch_size) or batch_size < 2):
+        raise IntersurvError(f"batch_size must be None (full batch) or an integer >= 2 (got {batch_size!r})")
+    if ties not in TIES:
+        raise IntersurvError(f"ties must be one of {', '.join(TIES)} (got {ties!r})")
+
+
+def _validation_split(cohort: Cohort, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Positions (train, val) in ``cohort``, stratified by event; both parts must have events."""
+    n = cohort.n_patients
+    n_val = int(round(val_fraction * n))
+    if n_val < 1 or n_val > n - 2:
+        raise IntersurvError(f"val_fraction {val_fraction} of {n} patients leaves {n_val} for validation "
+                             f"and {n - n_val} for training; cohort {cohort.name!r} is too small")
+    split = holdout_split(cohort.event, val_fraction, seed)
+    for part, idx in (("validation", split.test), ("training", split.train)):
+        if cohort.event[idx].sum() == 0:
+            raise IntersurvError(f"cohort {cohort.name!r}: the {part} part ({len(idx)} patients) has no events "
+                                 f"({cohort.n_events} events in {n} patients); change val_fraction")
+    return split.train, split.test
+
+
+def fit(cohort: Cohort, arch: str, seed: int = 0, *, val_fraction: float = 0.2, lr: float = 1e-3,
+        weight_decay: float = 1e-4, max_epochs: int = 200, patience: int = 20, batch_size: int | None = None,
+        ties: str = "efron", **model_hyper: Any) -> FittedModel:
+    """Train ``arch`` on ``cohort`` (see the module docstring) and return the :class:`FittedModel`.
+
+    ``model_hyper`` are the architecture's hyperparameters (``hidden``,
+    ``dropout``, ``rank``, ...; see :mod:`intersurv.models.registry`).
+    ``history`` of the result holds per epoch ``train`` (mean of the epoch's
+    batch losses, dropout active) and ``val`` (validation loss, eval mode);
+    ``best_epoch`` counts epochs from 1.
+    """
+    from ..survival import BreslowBaseline, cox_nll
+
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise IntersurvError(f"seed must be an integer (got {seed!r})")
+    seed = int(seed)
+    _check_options(val_fraction, lr, weight_decay, max_epochs, patience, batch_size, ties)
+    used = model_modalities(arch, cohort.modality_names)
+    train_idx, val_idx = _validation_split(cohort, val_fraction, seed)
+    train, val = cohort.subset(train_idx), cohort.subset(val_idx)
+    raw_train = {m: train.modalities[m] for m in used}
+    standardizer = Standardizer.fit(raw_train)
+
+    def tensors(part: Cohort) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+        # Features in float32 (the models' precision); times stay float64 so that
+        # the tied times are exactly those of the data.
+        z = standardizer.transform(part.modalities)
+        return ({m: torch.from_numpy(v) for m, v in z.items()},
+                torch.from_numpy(part.time), torch.from_numpy(part.event.astype(bool)))
+
+    x_tr, t_tr, e_tr = tensors(train)
+    x_va, t_va, e_va = tensors(val)
+    n = train.n_patients
+    history: dict[str, list[float]] = {"train": [], "val": []}
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        module = build_model(arch, {m: cohort.widths()[m] for m in used}, **model_hyper)
+        optimiser = torch.optim.Adam(module.parameters(), lr=lr, weight_decay=weight_decay)
+        order_rng = torch.Generator().manual_seed(seed)
+        best_loss, best_epoch, best_state = math.inf, 0, None
+        for epoch in range(1, max_epochs + 1):
+            module.train()
+            if batch_size is None or batch_size >= n:
+                batches = [torch.arange(n)]
+            else:
+                batches = list(torch.randperm(n, generator=order_rng).split(batch_size))
+            losses = []
+            for b in batches:
+                if not e_tr[b].any():
+                    continue
+                loss = cox_nll(module({m: v[b] for m, v in x_tr.items()}), t_tr[b], e_tr[b], ties=ties)
+                if not torch.isfinite(loss):
+                    raise IntersurvError(f"training {arch!r} diverged at epoch {epoch} (non-finite loss); "
+                                         f"try a smaller lr (now {lr})")
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                optimiser.step()
+                losses.append(float(loss.detach()))
+            module.eval()
+            with torch.no_grad():
+                val_loss = float(cox_nll(module(x_va), t_va, e_va, ties=ties))
+            history["train"].append(float(np.mean(losses)))
+            history["val"].append(val_loss)
+            if val_loss < best_loss:
+                best_loss, best_epoch = val_loss, epoch
+                best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+            elif epoch - best_epoch >= patience:
+                break
+    if best_state is None:
+        raise IntersurvError(f"training {arch!r}: the validation loss was never finite; try a smaller lr")
+    module.load_state_dict(best_state)
+    module.eval()
+
+    baseline = BreslowBaseline.fit(predict_log_risk(module, standardizer, raw_train), train.time, train.event)
+    settings = {"seed": seed, "val_fraction": val_fraction, "lr": lr, "weight_decay": weight_decay,
+                "max_epochs": max_epochs, "patience": patience, "batch_size": batch_size, "ties": ties}
+    return FittedModel(
+        arch=arch, modalities=used, widths={m: cohort.widths()[m] for m in used}, hyper=module.hyper,
+        module=module, standardizer=standardizer, baseline=baseline, train_ids=train.ids.tolist(),
+        val_ids=val.ids.tolist(), history=history, best_epoch=best_epoch, settings=settings,
+        reference=raw_train,
+    )
