@@ -1,0 +1,139 @@
+"""The audit end to end on a small cohort: results.json schema, resume, report, escaping."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import intersurv
+from intersurv.audit import audit_config, run_audit
+from intersurv.cli import main
+
+EVIL_ID = "P0<script>alert(1)</script>&"
+EVIL_MODALITY = "<b>wsi"
+
+
+def small_cohort() -> intersurv.Cohort:
+    c = intersurv.simulate("glioma", n=160, seed=1, wsi_dim=24, rna_genes=16)
+    ids = c.ids.copy()
+    ids[0] = EVIL_ID
+    return intersurv.Cohort(ids=ids, time=c.time, event=c.event,
+                            modalities={EVIL_MODALITY: c.modalities["wsi"], "rna": c.modalities["rna"]},
+                            group=c.group, name="tiny <cohort>")
+
+
+def config(**extra):
+    data = {"cohort": "", "architectures": ["unimodal", "late", "early"], "seeds": [0, 1],
+            "train": {"max_epochs": 15, "patience": 5},
+            "explain": {"bootstrap": 20, "time_points": 3},
+            "prognostic": {"bootstrap": 10, "permutations": 10}, **extra}
+    return audit_config(data, [EVIL_MODALITY, "rna"])
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("audit") / "run"
+    return out, run_audit(config(), out, cohort=small_cohort())
+
+
+def test_results_schema(run) -> None:
+    out, results = run
+    on_disk = json.loads((out / "results.json").read_text())
+    assert on_disk["architectures"].keys() == results["architectures"].keys()
+    archs = on_disk["architectures"]
+    assert list(archs) == [f"unimodal:{EVIL_MODALITY}", "unimodal:rna", "late", "early"]
+    for a in archs.values():
+        assert isinstance(a["params"], int)
+        assert {"mean", "sd"} <= set(a["c_index"]) and a["c_index"]["across"] == "seeds"
+        ish = a["intershap"]
+        assert {"mean", "sd", "ci", "aggregation", "masker", "output"} <= set(ish)
+        assert ish["aggregation"] == "abs" and ish["masker"] == "mean" and ish["output"] == "log_risk"
+        assert set(a["shares"]) == {EVIL_MODALITY, "rna", "interaction"}
+        assert sum(a["shares"].values()) == pytest.approx(1.0)
+        assert {"mean", "sd"} <= set(a["additive_c_index"])
+    assert on_disk["truth"] is None
+
+
+def test_additive_models_show_no_interaction(run) -> None:
+    _, results = run
+    archs = results["architectures"]
+    for name in ("late", "unimodal:rna"):
+        assert archs[name]["intershap"]["mean"] < 1e-5
+    assert archs["unimodal:rna"]["shares"][EVIL_MODALITY] < 1e-5
+    # an additive model is its own additive projection
+    assert archs["late"]["additive_c_index"]["mean"] == pytest.approx(archs["late"]["c_index"]["mean"], abs=1e-6)
+
+
+def test_patients_table_has_one_row_per_unit_and_test_patient(run) -> None:
+    import pandas as pd
+
+    out, _ = run
+    patients = pd.read_csv(out / "patients.csv", dtype={"patient_id": str})
+    n_test = sum(len(json.loads((d / "split.json").read_text())["test"]) for d in (out / "units").iterdir())
+    assert len(patients) == n_test
+    assert {"arch", "seed", "fold", "patient_id", "log_risk", "local_intershap", f"shapley_{EVIL_MODALITY}"} \
+        <= set(patients.columns)
+
+
+def test_report_escapes_ids_and_modality_names(run) -> None:
+    out, _ = run
+    html = (out / "report.html").read_text()
+    assert "<script" not in html and "<b>wsi" not in html
+    assert "&lt;b&gt;wsi" in html
+    assert (out / "plots").is_dir() and any((out / "plots").glob("*.png"))
+
+
+def test_resume_recomputes_nothing_and_gives_the_same_results(run) -> None:
+    out, first = run
+    stamps = {p: p.stat().st_mtime_ns for p in (out / "units").glob("*/result.json")}
+    again = run_audit(config(), out, cohort=small_cohort())
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    first, again = dict(first), dict(again)
+    first.pop("created"), again.pop("created")
+    assert json.dumps(first, sort_keys=True, default=str) == json.dumps(again, sort_keys=True, default=str)
+
+
+def test_resume_with_other_settings_is_refused(run) -> None:
+    out, _ = run
+    with pytest.raises(intersurv.IntersurvError, match="masker"):
+        run_audit(config(explain={"masker": "zero", "bootstrap": 20, "time_points": 3}), out, cohort=small_cohort())
+
+
+def test_report_command_rebuilds_without_retraining(run, capsys) -> None:
+    out, _ = run
+    (out / "report.html").unlink()
+    assert main(["report", str(out)]) == 0
+    assert (out / "report.html").is_file()
+    assert "late" in capsys.readouterr().out
+
+
+def test_bad_config_is_a_one_line_error(tmp_path: Path, capsys) -> None:
+    cfg = tmp_path / "audit.toml"
+    cfg.write_text('cohort = "breast-cancer"\n[explain]\nmasker = "median"\n')
+    assert main(["audit", "--config", str(cfg), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "explain.masker 'median'" in err[0]
+    assert not (tmp_path / "r").exists()
+
+
+def test_true_log_risk_is_explained_like_the_models(tmp_path: Path) -> None:
+    c = intersurv.simulate("glioma", n=160, seed=2, wsi_dim=24, rna_genes=16, interaction=0.3)
+    cfg = audit_config({"cohort": "", "architectures": ["late"], "seeds": [0], "train": {"max_epochs": 3},
+                        "explain": {"bootstrap": 0, "time_points": 0},
+                        "prognostic": {"bootstrap": 0, "permutations": 0}}, c.modality_names)
+    results = run_audit(cfg, tmp_path / "run", cohort=c)
+    truth = results["truth"]
+    assert truth["whole_cohort"]["intershap"] == pytest.approx(c.truth["interaction"]["mean"]["intershap"]["abs"])
+    unit = intersurv.training.rundir.RunDir(tmp_path / "run").units()[0]
+    split = unit.split
+    pos = {p: i for i, p in enumerate(c.ids)}
+    test = c.subset([pos[p] for p in split["test"]])
+    ref = c.subset([pos[p] for p in split["train"]]).X
+    from intersurv.datasets.simulate import TrueLogRisk
+
+    expected = intersurv.explain(TrueLogRisk(c.truth), test, reference=ref).score()
+    assert truth["intershap"] == pytest.approx(expected, rel=1e-12)
+    assert np.isfinite(results["architectures"]["late"]["c_index"]["mean"])
