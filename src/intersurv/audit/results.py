@@ -3,8 +3,9 @@
 Spreads are labelled with what they are across: each architecture's numbers
 are the mean and sample sd over its units (seeds for hold-out, folds or
 seeds x folds for CV). The InterSHAP CI is a percentile bootstrap over test
-patients, pooled across units (each patient-unit row resampled as one). The
-shares and the variance decomposition are computed on that pooled set. The
+patients of that mean: each replicate resamples every unit's test patients
+and averages the units' scores. The shares and the variance decomposition
+are computed on the test rows of all units pooled. The
 prognostic analysis uses one row per patient: a patient who was a test patient
 in several units gets the mean of their local InterSHAP and log-risk.
 """
@@ -41,6 +42,27 @@ def _pooled_explanation(units: list[Unit], modalities: list[str], settings: dict
                       bootstrap=settings["bootstrap"], ids=frame["patient_id"].to_numpy(),
                       time=frame["time"].to_numpy(), event=frame["event"].to_numpy())
     return exp, frames
+
+
+def _mean_score_ci(units: list[Unit], modalities: list[str], settings: dict[str, Any], seed: int) -> list[float]:
+    """95 % percentile bootstrap CI of the mean over units of the unit InterSHAP scores."""
+    from ..interactions import Explanation
+    from ..interactions.aggregation import shares
+
+    n_boot = settings["bootstrap"]
+    if n_boot < 1:
+        return [float("nan"), float("nan")]
+    rng = np.random.default_rng(seed)
+    total = np.zeros(n_boot)
+    for u in units:
+        frame = pd.read_csv(u.path / "interactions.csv", usecols=lambda c: c.startswith("v:"))
+        exp = Explanation(frame.to_numpy(), modalities, aggregation=settings["aggregation"])
+        n = exp.n_patients
+        weights = np.zeros((n_boot, n))
+        np.add.at(weights, (np.arange(n_boot)[:, None], rng.integers(n, size=(n_boot, n))), 1.0)
+        total += shares(exp.matrix, settings["aggregation"], shapley=exp.shapley, weights=weights)[:, -1]
+    mean = total / len(units)
+    return [float(v) for v in np.nanquantile(mean, [0.025, 0.975])]
 
 
 def _time_curve(units: list[Unit]) -> dict[str, Any] | None:
@@ -130,9 +152,9 @@ def build_results(run: RunDir, cohort: Cohort) -> tuple[dict[str, Any], pd.DataF
         patient_tables.append(rows)
         ci = exp.bootstrap_ci(seed=min(config.seeds))
         intershap = summarise([u.result["interaction"]["intershap"] for u in mine], across)
-        intershap.update(ci=ci["intershap"], pooled=exp.score(), aggregation=settings["aggregation"],
-                         masker=settings["masker"], output=settings["output"],
-                         ci_method="percentile bootstrap over test patients pooled across units")
+        intershap.update(ci=_mean_score_ci(mine, modalities, settings, min(config.seeds)), pooled=exp.score(),
+                         aggregation=settings["aggregation"], masker=settings["masker"], output=settings["output"],
+                         ci_method="percentile bootstrap over test patients (within each unit) of the mean")
         archs[arch] = {
             "params": mine[0].result["n_params"],
             "units": len(mine),
