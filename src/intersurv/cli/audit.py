@@ -40,52 +40,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def resolve_audit(args: argparse.Namespace, base: dict | None = None):  # type: ignore[no-untyped-def]
     """The audit's ExperimentConfig and cohort from defaults, ``base``, --config and the options."""
-    import tomllib
-    from pathlib import Path
-
     from ..audit.config import audit_config
     from ..datasets import load_cohort
-    from ..errors import IntersurvError
     from ..training.rundir import resolve_cohort_source
-    from .train import parse_seeds, toml_value
+    from .train import resolve_options
 
-    data: dict = dict(base or {})
-    if args.config:
-        path = Path(args.config)
-        if not path.is_file():
-            raise IntersurvError(f"{path}: config file not found")
-        try:
-            data.update(tomllib.loads(path.read_text(encoding="utf-8")))
-        except tomllib.TOMLDecodeError as exc:
-            raise IntersurvError(f"{path}: invalid TOML ({exc})") from None
-    if getattr(args, "cohort", None):
-        data["cohort"] = args.cohort
-    if "cohort" not in data:
-        raise IntersurvError("--cohort is required (or give it in --config)")
-    if args.arch:
-        data["architectures"] = [a.strip() for a in args.arch.split(",") if a.strip()]
-    if args.seeds:
-        data["seeds"] = parse_seeds(args.seeds)
-    protocol = dict(data.get("protocol", {}))
-    if args.folds is not None:
-        protocol.update(kind="cv", folds=args.folds)
-    if args.holdout is not None:
-        protocol.update(kind="holdout", test_fraction=args.holdout)
-    data["protocol"] = protocol
+    data = resolve_options(args, base, default_seeds=None, required=("cohort",))
     explain = dict(data.get("explain", {}))
     for key in ("masker", "output", "aggregation"):
         if getattr(args, key):
             explain[key] = getattr(args, key)
     data["explain"] = explain
-    train = dict(data.get("train", {}))
-    for item in args.param:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise IntersurvError(f"--param {item!r}: expected KEY=VALUE")
-        train[key.strip()] = toml_value(value.strip())
-    if args.max_epochs is not None:
-        train["max_epochs"] = args.max_epochs
-    data["train"] = train
     data["cohort"] = resolve_cohort_source(str(data["cohort"]))
     cohort = load_cohort(data["cohort"], drop_incomplete=bool(data.get("drop_incomplete", False)))
     if data.get("modalities"):

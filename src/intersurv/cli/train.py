@@ -82,39 +82,48 @@ def toml_value(text: str) -> object:
         return text
 
 
-def _resolve(args: argparse.Namespace) -> dict[str, Any]:
-    """The experiment config dict from --config, the options and the defaults."""
+def resolve_options(args: argparse.Namespace, base: dict[str, Any] | None = None, *,
+                    default_seeds: str | None = "3",
+                    required: tuple[str, ...] = ("cohort", "architectures")) -> dict[str, Any]:
+    """The experiment config dict: ``base``, then --config, then the options, then defaults.
+
+    Shared by ``train``, ``audit`` and ``demo``; options a command does not
+    define are skipped. ``default_seeds`` applies when neither the config nor
+    --seeds names seeds (None: leave them to the caller).
+    """
     import tomllib
     from pathlib import Path
 
     from ..errors import IntersurvError
 
-    data: dict[str, Any] = {}
+    data: dict[str, Any] = dict(base or {})
     if args.config:
         path = Path(args.config)
         if not path.is_file():
             raise IntersurvError(f"{path}: config file not found")
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            data.update(tomllib.loads(path.read_text(encoding="utf-8")))
         except tomllib.TOMLDecodeError as exc:
             raise IntersurvError(f"{path}: invalid TOML ({exc})") from None
-    if args.cohort:
+    if getattr(args, "cohort", None):
         data["cohort"] = args.cohort
     if args.arch:
         data["architectures"] = _csv(args.arch)
-    if args.seeds or "seeds" not in data:
-        data["seeds"] = parse_seeds(args.seeds or "3")
+    if args.seeds:
+        data["seeds"] = parse_seeds(args.seeds)
+    elif "seeds" not in data and default_seeds is not None:
+        data["seeds"] = parse_seeds(default_seeds)
     protocol = dict(data.get("protocol", {}))
     if args.folds is not None:
         protocol.update(kind="cv", folds=args.folds)
     if args.holdout is not None:
         protocol.update(kind="holdout", test_fraction=args.holdout)
     data["protocol"] = protocol
-    if args.threads is not None:
+    if getattr(args, "threads", None) is not None:
         data["threads"] = args.threads
-    if args.modalities:
+    if getattr(args, "modalities", None):
         data["modalities"] = _csv(args.modalities)
-    if args.horizons:
+    if getattr(args, "horizons", None):
         try:
             data["horizons"] = [float(h) for h in _csv(args.horizons)]
         except ValueError:
@@ -126,10 +135,10 @@ def _resolve(args: argparse.Namespace) -> dict[str, Any]:
             raise IntersurvError(f"--param {item!r}: expected KEY=VALUE")
         train[key.strip()] = toml_value(value.strip())
     for key in ("max_epochs", "patience", "lr"):
-        if getattr(args, key) is not None:
+        if getattr(args, key, None) is not None:
             train[key] = getattr(args, key)
     data["train"] = train
-    for key in ("cohort", "architectures"):
+    for key in required:
         if key not in data:
             raise IntersurvError(f"--{'arch' if key == 'architectures' else key} is required "
                                  "(or give it in --config)")
@@ -149,7 +158,7 @@ def _train(args: argparse.Namespace) -> int:
     if nothing_given and (out / "config.json").is_file():
         config = RunDir(out).config
     else:
-        data = _resolve(args)
+        data = resolve_options(args)
         data["cohort"] = resolve_cohort_source(str(data["cohort"]))
         cohort = load_cohort(data["cohort"], drop_incomplete=bool(data.get("drop_incomplete", False)))
         mods = data.get("modalities") or cohort.modality_names
