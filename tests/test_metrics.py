@@ -143,3 +143,12 @@ def test_default_horizons_convert_and_clip(caplog):
     assert default_horizons("months", [1.0, 90.0], [2.0, 80.0]) == pytest.approx([12.0, 36.0, 60.0])
     with pytest.raises(IntersurvError, match="fortnights"):
         default_horizons("fortnights", [1.0], [1.0])
+
+
+def test_default_horizons_drop_those_without_a_test_event_before_them() -> None:
+    from intersurv.metrics import default_horizons
+
+    time = np.linspace(5.0, 70.0, 20)
+    event = (time > 30).astype(int)  # first event after 30 months
+    assert default_horizons("months", time, time) == [12.0, 36.0, 60.0]
+    assert default_horizons("months", time, time, event) == [36.0, 60.0]

@@ -80,24 +80,31 @@ def _allowed_upper(train_time: np.ndarray, test_time: np.ndarray) -> float:
     return float(min(test_time.max(), train_time.max()))
 
 
-def default_horizons(time_unit: str, train_time: ArrayLike, test_time: ArrayLike) -> list[float]:
+def default_horizons(time_unit: str, train_time: ArrayLike, test_time: ArrayLike,
+                     test_event: ArrayLike | None = None) -> list[float]:
     """12, 36 and 60 months in ``time_unit``, keeping those inside the allowed range of :func:`evaluate`.
 
-    Each dropped horizon is logged (logger ``"intersurv"``, level INFO).
+    With ``test_event``, a horizon with no test event at or before it (where
+    AUC and Brier are undefined) is dropped too. Each dropped horizon is
+    logged (logger ``"intersurv"``, level INFO).
     """
     if time_unit not in _MONTHS_PER_UNIT:
         raise IntersurvError(f"time unit {time_unit!r} is not one of {', '.join(_MONTHS_PER_UNIT)}")
     tr = np.asarray(train_time, dtype=np.float64).reshape(-1)
     te = np.asarray(test_time, dtype=np.float64).reshape(-1)
     lo, hi = float(te.min()), _allowed_upper(tr, te)
+    first_event = (float(te[np.asarray(test_event).astype(bool).reshape(-1)].min(initial=np.inf))
+                   if test_event is not None else -np.inf)
     kept = []
     for months in DEFAULT_HORIZON_MONTHS:
         t = months / _MONTHS_PER_UNIT[time_unit]
-        if lo <= t < hi:
-            kept.append(t)
-        else:
+        if not lo <= t < hi:
             log.info("horizon %g months (%g %s) dropped: outside the follow-up [%g, %g) %s",
                      months, t, time_unit, lo, hi, time_unit)
+        elif t < first_event:
+            log.info("horizon %g months (%g %s) dropped: no test event at or before it", months, t, time_unit)
+        else:
+            kept.append(t)
     return kept
 
 

@@ -146,7 +146,7 @@ def _run_unit(cohort: Cohort, config: ExperimentConfig, run_path: Path, key: tup
     test_lr = np.asarray(model.predict_log_risk(test.X), dtype=np.float64)
     train_lr = np.asarray(model.predict_log_risk(train_fold.X), dtype=np.float64)
     horizons = (list(config.horizons) if config.horizons is not None
-                else default_horizons(cohort.time_unit, train_fold.time, test.time))
+                else default_horizons(cohort.time_unit, train_fold.time, test.time, test.event))
     metrics = evaluate(test_lr, test.time, test.event, train_log_risk=train_lr, train_time=train_fold.time,
                        train_event=train_fold.event, horizons=horizons)
 
