@@ -247,10 +247,23 @@ def _skeleton(n: int, n_events: int, bootstrap: int, permutations: int, seed: in
 # --------------------------------------------------------------------------- Cox models
 
 
-def _cox_model(design: pd.DataFrame, t: np.ndarray, d: np.ndarray, boot_idx: np.ndarray) -> dict[str, Any]:
-    """lifelines fit of the first column's HR, adjusted for the others, with bootstrap CI."""
+def _lifelines_first_term(df: pd.DataFrame) -> tuple[float, list[float], float] | str:
+    """Hazard ratio, Wald 95 % CI and p of the first column of a lifelines Cox fit on ``df``
+    (columns ``_time``, ``_event`` and the covariates), or why it could not be fitted."""
     from lifelines import CoxPHFitter
     from lifelines.exceptions import ConvergenceError
+
+    try:
+        cph = CoxPHFitter().fit(df, "_time", "_event", fit_options=_LIFELINES_FIT_OPTIONS)
+    except ConvergenceError as exc:
+        return f"Cox fit did not converge: {str(exc).splitlines()[0]}"
+    row = cph.summary.iloc[0]
+    return (float(row["exp(coef)"]), [float(row["exp(coef) lower 95%"]), float(row["exp(coef) upper 95%"])],
+            float(row["p"]))
+
+
+def _cox_model(design: pd.DataFrame, t: np.ndarray, d: np.ndarray, boot_idx: np.ndarray) -> dict[str, Any]:
+    """lifelines fit of the first column's HR, adjusted for the others, with bootstrap CI."""
 
     keep = design.notna().all(axis=1).to_numpy()
     X = design.loc[keep].reset_index(drop=True)
@@ -270,18 +283,12 @@ def _cox_model(design: pd.DataFrame, t: np.ndarray, d: np.ndarray, boot_idx: np.
     if _cox_fit(Xa, tk, dk) is None:
         res["reason"] = "the partial likelihood has no finite maximum (separation); no HR estimable"
         return res
-    df = X.assign(_time=tk, _event=dk)
-    try:
-        cph = CoxPHFitter().fit(df, "_time", "_event", fit_options=_LIFELINES_FIT_OPTIONS)
-    except ConvergenceError as exc:
-        res["reason"] = f"Cox fit did not converge: {str(exc).splitlines()[0]}"
+    fitted = _lifelines_first_term(X.assign(_time=tk, _event=dk))
+    if isinstance(fitted, str):
+        res["reason"] = fitted
         return res
-    row = cph.summary.iloc[0]
-    res.update(
-        hr_per_sd=float(row["exp(coef)"]),
-        ci=[float(row["exp(coef) lower 95%"]), float(row["exp(coef) upper 95%"])],
-        p=float(row["p"]),
-    )
+    hr, ci, p = fitted
+    res.update(hr_per_sd=hr, ci=ci, p=p)
     if len(boot_idx):
         # resample among complete cases only, mapping the shared indices onto them
         rows = np.flatnonzero(keep)
@@ -408,8 +415,6 @@ def quartile_index(x: np.ndarray) -> np.ndarray:
 
 
 def _quartile_trend(x: np.ndarray, t: np.ndarray, d: np.ndarray) -> dict[str, Any]:
-    from lifelines import CoxPHFitter
-    from lifelines.exceptions import ConvergenceError
     from lifelines.statistics import multivariate_logrank_test
 
     q = quartile_index(x)
@@ -421,19 +426,12 @@ def _quartile_trend(x: np.ndarray, t: np.ndarray, d: np.ndarray) -> dict[str, An
     if _cox_fit(q[:, None].astype(np.float64), t, d) is None:
         out["reason"] = "the partial likelihood has no finite maximum (separation)"
         return out
-    try:
-        cph = CoxPHFitter().fit(pd.DataFrame({"quartile": q, "_t": t, "_e": d}), "_t", "_e",
-                               fit_options=_LIFELINES_FIT_OPTIONS)
-    except ConvergenceError as exc:
-        out["reason"] = f"Cox fit did not converge: {str(exc).splitlines()[0]}"
+    fitted = _lifelines_first_term(pd.DataFrame({"quartile": q, "_time": t, "_event": d}))
+    if isinstance(fitted, str):
+        out["reason"] = fitted
         return out
-    row = cph.summary.iloc[0]
-    out.update(
-        hr_per_quartile=float(row["exp(coef)"]),
-        ci=[float(row["exp(coef) lower 95%"]), float(row["exp(coef) upper 95%"])],
-        p=float(row["p"]),
-        global_logrank_p=float(multivariate_logrank_test(t, q, d).p_value),
-    )
+    hr, ci, p = fitted
+    out.update(hr_per_quartile=hr, ci=ci, p=p, global_logrank_p=float(multivariate_logrank_test(t, q, d).p_value))
     return out
 
 
