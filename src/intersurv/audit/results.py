@@ -44,8 +44,10 @@ def _pooled_explanation(units: list[Unit], modalities: list[str], settings: dict
     return exp, frames
 
 
-def _mean_score_ci(units: list[Unit], modalities: list[str], settings: dict[str, Any], seed: int) -> list[float]:
-    """95 % percentile bootstrap CI of the mean over units of the unit InterSHAP scores."""
+def _mean_score_ci(frames: list[pd.DataFrame], modalities: list[str], settings: dict[str, Any],
+                   seed: int) -> list[float]:
+    """95 % percentile bootstrap CI of the mean over units of the unit InterSHAP scores
+    (``frames``: each unit's interactions.csv)."""
     from ..interactions import Explanation
     from ..interactions.aggregation import shares
 
@@ -54,14 +56,14 @@ def _mean_score_ci(units: list[Unit], modalities: list[str], settings: dict[str,
         return [float("nan"), float("nan")]
     rng = np.random.default_rng(seed)
     total = np.zeros(n_boot)
-    for u in units:
-        frame = pd.read_csv(u.path / "interactions.csv", usecols=lambda c: c.startswith("v:"))
-        exp = Explanation(frame.to_numpy(), modalities, aggregation=settings["aggregation"])
+    for frame in frames:
+        values = frame[[c for c in frame.columns if c.startswith("v:")]].to_numpy()
+        exp = Explanation(values, modalities, aggregation=settings["aggregation"])
         n = exp.n_patients
         weights = np.zeros((n_boot, n))
         np.add.at(weights, (np.arange(n_boot)[:, None], rng.integers(n, size=(n_boot, n))), 1.0)
         total += shares(exp.matrix, settings["aggregation"], shapley=exp.shapley, weights=weights)[:, -1]
-    mean = total / len(units)
+    mean = total / len(frames)
     return [float(v) for v in np.nanquantile(mean, [0.025, 0.975])]
 
 
@@ -152,7 +154,7 @@ def build_results(run: RunDir, cohort: Cohort) -> tuple[dict[str, Any], pd.DataF
         patient_tables.append(rows)
         ci = exp.bootstrap_ci(seed=min(config.seeds))
         intershap = summarise([u.result["interaction"]["intershap"] for u in mine], across)
-        intershap.update(ci=_mean_score_ci(mine, modalities, settings, min(config.seeds)), pooled=exp.score(),
+        intershap.update(ci=_mean_score_ci(frames, modalities, settings, min(config.seeds)), pooled=exp.score(),
                          aggregation=settings["aggregation"], masker=settings["masker"], output=settings["output"],
                          ci_method="percentile bootstrap over test patients (within each unit) of the mean")
         archs[arch] = {
