@@ -12,6 +12,8 @@ Its keys are those of :class:`intersurv.training.rundir.ExperimentConfig`
     test_fraction = 0.2
     [train]                   # keyword arguments of intersurv.fit
     max_epochs = 200
+    reduce = "none"           # "auto": principal components of modalities wider than the
+                              # training part; an integer: that many components
 
     [explain]
     masker = "mean"           # mean | zero | marginal | shuffle

@@ -7,7 +7,10 @@ its test patients out):
    stratified by event (:func:`intersurv.training.splits.holdout_split` with
    ``seed``); the rest is the *training part*.
 2. **Standardisation** per modality and feature, fitted on the training part
-   only (:class:`~intersurv.training.standardize.Standardizer`).
+   only (:class:`~intersurv.training.standardize.Standardizer`), then, if
+   asked (``reduce``), **reduction** of wide modalities to their leading
+   whitened principal components, also fitted on the training part
+   (:class:`~intersurv.training.pca.PrincipalAxes`).
 3. **Training.** The network from :func:`intersurv.models.build_model` is
    initialised from ``seed`` and trained with Adam (``lr``, ``weight_decay``)
    on the Cox negative partial log-likelihood
@@ -41,6 +44,7 @@ from ..errors import IntersurvError
 from ..models import build_model, model_modalities
 from .fitted import FittedModel, predict_log_risk
 from .splits import holdout_split
+from .pca import PrincipalAxes, check_reduce
 from .standardize import Standardizer
 
 TIES = ("efron", "breslow")
@@ -84,9 +88,14 @@ def _validation_split(cohort: Cohort, val_fraction: float, seed: int) -> tuple[n
 
 def fit(cohort: Cohort, arch: str, seed: int = 0, *, val_fraction: float = 0.2, lr: float = 1e-3,
         weight_decay: float = 1e-4, max_epochs: int = 200, patience: int = 20, batch_size: int | None = None,
-        ties: str = "efron", **model_hyper: Any) -> FittedModel:
+        ties: str = "efron", reduce: str | int = "none", **model_hyper: Any) -> FittedModel:
     """Train ``arch`` on ``cohort`` (see the module docstring) and return the :class:`FittedModel`.
 
+    ``reduce`` chooses the principal-component reduction: ``"none"`` (default:
+    standardised features), ``"auto"`` (modalities wider than the training
+    part, components above the noise edge) or a number of components (see
+    :mod:`intersurv.training.pca`, and ``docs/validation.md`` for what it
+    changes on simulated and real cohorts).
     ``model_hyper`` are the architecture's hyperparameters (``hidden``,
     ``dropout``, ``rank``, ...; see :mod:`intersurv.models.registry`).
     ``history`` of the result holds per epoch ``train`` (mean of the epoch's
@@ -99,16 +108,18 @@ def fit(cohort: Cohort, arch: str, seed: int = 0, *, val_fraction: float = 0.2, 
         raise IntersurvError(f"seed must be an integer (got {seed!r})")
     seed = int(seed)
     _check_options(val_fraction, lr, weight_decay, max_epochs, patience, batch_size, ties)
+    check_reduce(reduce)
     used = model_modalities(arch, cohort.modality_names)
     train_idx, val_idx = _validation_split(cohort, val_fraction, seed)
     train, val = cohort.subset(train_idx), cohort.subset(val_idx)
     raw_train = {m: train.modalities[m] for m in used}
     standardizer = Standardizer.fit(raw_train)
+    axes = PrincipalAxes.fit(standardizer.transform(raw_train), reduce)
 
     def tensors(part: Cohort) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
         # Features in float32 (the models' precision); times stay float64 so that
         # the tied times are exactly those of the data.
-        z = standardizer.transform(part.modalities)
+        z = axes.transform(standardizer.transform(part.modalities))
         return ({m: torch.from_numpy(v) for m, v in z.items()},
                 torch.from_numpy(part.time), torch.from_numpy(part.event.astype(bool)))
 
@@ -119,7 +130,7 @@ def fit(cohort: Cohort, arch: str, seed: int = 0, *, val_fraction: float = 0.2, 
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        module = build_model(arch, {m: cohort.widths()[m] for m in used}, **model_hyper)
+        module = build_model(arch, axes.widths({m: cohort.widths()[m] for m in used}), **model_hyper)
         optimiser = torch.optim.Adam(module.parameters(), lr=lr, weight_decay=weight_decay)
         order_rng = torch.Generator().manual_seed(seed)
         best_loss, best_epoch, best_state = math.inf, 0, None
@@ -156,12 +167,13 @@ def fit(cohort: Cohort, arch: str, seed: int = 0, *, val_fraction: float = 0.2, 
     module.load_state_dict(best_state)
     module.eval()
 
-    baseline = BreslowBaseline.fit(predict_log_risk(module, standardizer, raw_train), train.time, train.event)
+    baseline = BreslowBaseline.fit(predict_log_risk(module, standardizer, axes, raw_train), train.time, train.event)
     settings = {"seed": seed, "val_fraction": val_fraction, "lr": lr, "weight_decay": weight_decay,
-                "max_epochs": max_epochs, "patience": patience, "batch_size": batch_size, "ties": ties}
+                "max_epochs": max_epochs, "patience": patience, "batch_size": batch_size, "ties": ties,
+                "reduce": reduce}
     return FittedModel(
         arch=arch, modalities=used, widths={m: cohort.widths()[m] for m in used}, hyper=module.hyper,
-        module=module, standardizer=standardizer, baseline=baseline, train_ids=train.ids.tolist(),
+        module=module, standardizer=standardizer, axes=axes, baseline=baseline, train_ids=train.ids.tolist(),
         val_ids=val.ids.tolist(), history=history, best_epoch=best_epoch, settings=settings,
         reference=raw_train,
     )

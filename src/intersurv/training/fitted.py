@@ -6,14 +6,16 @@ log-risks h(x). It holds
 
 * the torch module (``arch``, ``hyper``, ``modalities`` it uses, ``widths``),
 * the per-modality :class:`~intersurv.training.standardize.Standardizer`
-  fitted on its training patients (applied inside :meth:`predict_log_risk`),
+  and :class:`~intersurv.training.pca.PrincipalAxes` fitted on its training
+  patients (applied inside :meth:`predict_log_risk`),
 * the Breslow baseline fitted on its training patients, for
   S(t|x) = S0(t)^exp(h(x)) (:meth:`predict_survival`),
 * ``reference``: the raw training modalities (the interaction engine's default
   reference set), ``train_ids`` / ``val_ids`` (patients used for fitting and
   for early stopping), ``history`` (loss per epoch), ``best_epoch``.
 
-:meth:`save` writes ``model.safetensors`` (weights) and ``model.json``
+:meth:`save` writes ``model.safetensors`` (weights, and the principal axes
+under keys ``input_axes/<modality>``) and ``model.json``
 (everything else) atomically; :meth:`load` rebuilds the module from the JSON
 and loads the weights with safetensors: nothing is unpickled.
 """
@@ -32,6 +34,7 @@ from torch import nn
 from ..errors import IntersurvError
 from ..io.atomic import atomic_path, write_json_atomic
 from ..models import build_model, count_parameters
+from .pca import PrincipalAxes
 from .standardize import Standardizer
 
 if TYPE_CHECKING:
@@ -40,15 +43,20 @@ if TYPE_CHECKING:
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "model.json"
 FORMAT = "intersurv-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Versions :meth:`FittedModel.load` reads (version 1 models have no principal axes).
+READABLE_VERSIONS = (1, 2)
+#: Prefix of the principal axes in the safetensors file ("/" never occurs in a parameter name).
+AXES_KEY = "input_axes/"
 
 #: Rows per forward pass in :func:`predict_log_risk` are chosen so that one chunk
 #: of standardised inputs holds about this many float32 values (64 MiB).
 _CHUNK_VALUES = 1 << 24
 
 
-def predict_log_risk(module: nn.Module, standardizer: Standardizer, X: dict[str, np.ndarray]) -> np.ndarray:
-    """h(x) for raw arrays ``X``: standardise, forward in eval mode without autograd, float64.
+def predict_log_risk(module: nn.Module, standardizer: Standardizer, axes: PrincipalAxes,
+                     X: dict[str, np.ndarray]) -> np.ndarray:
+    """h(x) for raw arrays ``X``: standardise, project, forward in eval mode without autograd, float64.
 
     Rows are processed in chunks, so N may be large (the interaction engine
     evaluates N x 2^M coalition rows). Only the modalities the model uses are read.
@@ -67,7 +75,7 @@ def predict_log_risk(module: nn.Module, standardizer: Standardizer, X: dict[str,
     module.eval()
     with torch.inference_mode():
         for start in range(0, n, step):
-            z = standardizer.transform({m: X[m][start:start + step] for m in used})
+            z = axes.transform(standardizer.transform({m: X[m][start:start + step] for m in used}))
             h = module({m: torch.from_numpy(v) for m, v in z.items()})
             out[start:start + step] = h.double().numpy()
     return out
@@ -83,6 +91,7 @@ class FittedModel:
     hyper: dict[str, Any]
     module: nn.Module = field(repr=False)
     standardizer: Standardizer = field(repr=False)
+    axes: PrincipalAxes = field(repr=False)
     baseline: "BreslowBaseline" = field(repr=False)
     train_ids: list[str] = field(repr=False)
     val_ids: list[str] = field(repr=False)
@@ -99,7 +108,7 @@ class FittedModel:
 
     def predict_log_risk(self, X: dict[str, np.ndarray]) -> np.ndarray:
         """(N,) float64 log-risks h(x) for raw modality arrays ``X`` (name -> (N, d_m))."""
-        return predict_log_risk(self.module, self.standardizer, X)
+        return predict_log_risk(self.module, self.standardizer, self.axes, X)
 
     __call__ = predict_log_risk
 
@@ -119,6 +128,7 @@ class FittedModel:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         weights = {k: v.detach().contiguous() for k, v in self.module.state_dict().items()}
+        weights.update({AXES_KEY + m: torch.from_numpy(a) for m, a in self.axes.axes.items()})
         with atomic_path(path / WEIGHTS_FILE) as tmp:
             save_file(weights, str(tmp), metadata={"format": FORMAT})
         write_json_atomic(path / CONFIG_FILE, {
@@ -135,6 +145,7 @@ class FittedModel:
             "train_ids": self.train_ids,
             "val_ids": self.val_ids,
             "standardization": self.standardizer.to_dict(),
+            "reduction": self.axes.summary(),
             "baseline": self.baseline.to_dict(),
         })
         return path
@@ -158,18 +169,23 @@ class FittedModel:
             raise IntersurvError(f"{cfg_path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
         if not isinstance(cfg, dict) or cfg.get("format") != FORMAT:
             raise IntersurvError(f"{cfg_path}: not an intersurv model file (format is not {FORMAT!r})")
-        if cfg.get("version") != FORMAT_VERSION:
+        if cfg.get("version") not in READABLE_VERSIONS:
             raise IntersurvError(f"{cfg_path}: model format version {cfg.get('version')!r} is not supported "
-                                 f"(this intersurv reads version {FORMAT_VERSION})")
+                                 f"(this intersurv reads versions {', '.join(map(str, READABLE_VERSIONS))})")
         widths = {m: int(d) for m, d in cfg["widths"].items()}
         missing = [m for m in cfg["modalities"] if reference is not None and m not in reference]
         if missing:
             raise IntersurvError(f"{path}: the reference data has no modality {missing[0]!r}")
-        module = build_model(cfg["arch"], widths, **cfg["hyper"])
         try:
             state = load_file(str(weights_path))
         except SafetensorError as exc:
             raise IntersurvError(f"{weights_path}: unreadable safetensors file ({exc})") from None
+        reduction = cfg.get("reduction", {})
+        axes = PrincipalAxes({k[len(AXES_KEY):]: state.pop(k).numpy() for k in list(state) if k.startswith(AXES_KEY)},
+                             {m: float(r["variance_share"]) for m, r in reduction.items()})
+        if sorted(axes.axes) != sorted(reduction):
+            raise IntersurvError(f"{weights_path}: principal axes do not match {cfg_path}")
+        module = build_model(cfg["arch"], axes.widths(widths), **cfg["hyper"])
         try:
             module.load_state_dict(state, strict=True)
         except RuntimeError as exc:
@@ -178,7 +194,7 @@ class FittedModel:
         module.eval()
         return cls(
             arch=cfg["arch"], modalities=list(cfg["modalities"]), widths=widths, hyper=module.hyper,
-            module=module, standardizer=Standardizer.from_dict(cfg["standardization"]),
+            module=module, standardizer=Standardizer.from_dict(cfg["standardization"]), axes=axes,
             baseline=BreslowBaseline.from_dict(cfg["baseline"]), train_ids=list(cfg["train_ids"]),
             val_ids=list(cfg["val_ids"]), history={k: list(v) for k, v in cfg["history"].items()},
             best_epoch=int(cfg["best_epoch"]), settings=dict(cfg.get("settings", {})), reference=reference,

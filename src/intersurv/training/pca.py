@@ -1,0 +1,98 @@
+"""Principal-component reduction of wide modalities, fitted on training patients only.
+
+A modality with more features than training patients (a 2048-d slide
+embedding, thousands of genes, a few hundred patients) lets a network fit
+noise long before it finds the few directions that carry the signal. The
+reduction replaces such a modality's standardised features z (n x d, from
+:class:`~intersurv.training.standardize.Standardizer`) by its leading
+whitened principal-component scores. With the thin SVD ``Z = U S V^T`` of the
+training part,
+
+    lambda_j = s_j^2 / n                        (eigenvalues of the feature correlation matrix)
+    u_{a,j}  = z_a . v_j / sqrt(lambda_j)       (unit variance over the training patients)
+
+How many components k (``reduce`` of :func:`intersurv.fit`):
+
+* ``"auto"``: only modalities with d > n are reduced, and they keep
+  the components whose eigenvalue exceeds the Marchenko-Pastur upper edge
+  ``(1 + sqrt(d / n))^2`` - the largest eigenvalue that d independent
+  unit-variance noise features produce among n patients - at least 1 and at
+  most :data:`MAX_COMPONENTS`;
+* an integer k: every modality with more than k features keeps exactly
+  ``min(k, n)`` components;
+* ``"none"`` (the default of :func:`intersurv.fit`): no reduction.
+
+The map is linear, so a masker's mean of raw features maps to the mean of the
+scores: masking commutes with the reduction. Each axis' sign is fixed (its
+largest-magnitude loading is positive) so that the result does not depend on
+the LAPACK build's choice of sign.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import IntersurvError
+
+#: ``reduce="auto"`` keeps at most this many components per modality.
+MAX_COMPONENTS = 32
+#: Eigenvalues at or below this (relative to the largest) are treated as zero.
+_RANK_TOL = 1e-10
+
+
+def check_reduce(reduce: str | int) -> None:
+    """A one-line error unless ``reduce`` is ``"auto"``, ``"none"`` or a positive integer."""
+    if isinstance(reduce, bool) or not (reduce in ("auto", "none") or (isinstance(reduce, int) and reduce >= 1)):
+        raise IntersurvError(f"reduce must be 'auto', 'none' or a positive integer (got {reduce!r})")
+
+
+def noise_edge(n: int, d: int) -> float:
+    """Marchenko-Pastur upper edge ``(1 + sqrt(d/n))^2`` for d unit-variance noise features, n patients."""
+    return (1.0 + math.sqrt(d / n)) ** 2
+
+
+@dataclass(frozen=True)
+class PrincipalAxes:
+    """Per reduced modality the (d, k) float32 map ``V_k / sqrt(lambda_k)`` and the share of the
+    training variance (sum of all eigenvalues) that the k components carry."""
+
+    axes: dict[str, np.ndarray]
+    variance_share: dict[str, float]
+
+    @classmethod
+    def fit(cls, Z: dict[str, np.ndarray], reduce: str | int) -> "PrincipalAxes":
+        """Axes of the standardised training arrays ``Z`` (name -> (n, d_m)); see the module docstring."""
+        check_reduce(reduce)
+        axes, share = {}, {}
+        for m, z in Z.items():
+            n, d = z.shape
+            if reduce == "none" or (reduce == "auto" and d <= n) or (reduce != "auto" and d <= reduce):
+                continue
+            _, s, vt = np.linalg.svd(np.asarray(z, dtype=np.float64), full_matrices=False)
+            lam = s ** 2 / n
+            usable = int(np.sum(lam > _RANK_TOL * lam[0]))
+            if reduce == "auto":
+                k = min(max(1, int(np.sum(lam > noise_edge(n, d)))), MAX_COMPONENTS, usable)
+            else:
+                k = min(int(reduce), usable)
+            v = vt[:k].T
+            flip = np.sign(v[np.abs(v).argmax(axis=0), np.arange(k)])
+            axes[m] = np.ascontiguousarray(v * flip / np.sqrt(lam[:k]), dtype=np.float32)
+            share[m] = float(lam[:k].sum() / lam.sum())
+        return cls(axes, share)
+
+    def widths(self, widths: dict[str, int]) -> dict[str, int]:
+        """The network's input widths: k for a reduced modality, d otherwise."""
+        return {m: int(self.axes[m].shape[1]) if m in self.axes else d for m, d in widths.items()}
+
+    def transform(self, Z: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Scores ``z @ axes`` for reduced modalities; the others unchanged (float32)."""
+        return {m: (z @ self.axes[m]).astype(np.float32, copy=False) if m in self.axes else z for m, z in Z.items()}
+
+    def summary(self) -> dict[str, dict[str, float | int]]:
+        """JSON-able record: components kept and the share of the total variance they carry, per modality."""
+        return {m: {"components": int(self.axes[m].shape[1]), "variance_share": self.variance_share[m]}
+                for m in self.axes}
