@@ -22,6 +22,8 @@ Its keys are those of :class:`intersurv.training.rundir.ExperimentConfig`
     background = 100          # K reference patients (marginal masker)
     bootstrap = 200           # resamples of test patients for the InterSHAP CI
     time_points = 9           # grid of the time-dependent interaction curve
+    null_refits = 0           # refits per unit on outcomes drawn without interaction (the
+                              # additive null, intersurv.audit.additive_null); 0 = off
 
     [prognostic]
     bootstrap = 200
@@ -43,7 +45,7 @@ DEFAULT_ARCHITECTURES = ["unimodal", "early", "late", "cross_attention", "biline
 DEFAULT_SEEDS = [0, 1, 2, 3, 4]
 EXPLAIN_DEFAULTS: dict[str, Any] = {
     "masker": "mean", "output": "log_risk", "aggregation": "abs", "background": 100, "bootstrap": 200,
-    "time_points": 9,
+    "time_points": 9, "null_refits": 0,
 }
 PROGNOSTIC_DEFAULTS: dict[str, Any] = {"bootstrap": 200, "permutations": 200}
 
@@ -70,7 +72,7 @@ def _check_explain(settings: dict[str, Any], n_modalities: int, source: str) -> 
             f"{source}: explain.aggregation {settings['aggregation']!r} is not one of {', '.join(AGGREGATIONS)}")
     check_aggregation(settings["aggregation"], n_modalities)
     parse_output(settings["output"])
-    for key in ("background", "bootstrap", "time_points"):
+    for key in ("background", "bootstrap", "time_points", "null_refits"):
         if not isinstance(settings[key], int) or settings[key] < 0:
             raise IntersurvError(f"{source}: explain.{key} must be an integer >= 0, not {settings[key]!r}")
 

@@ -107,6 +107,22 @@ def _patient_rows(unit: Unit, frame: pd.DataFrame, cohort: Cohort, modalities: l
     return rows
 
 
+def _additive_null(units: list[Unit], across: str) -> dict[str, Any] | None:
+    """The units' additive nulls (:mod:`intersurv.audit.additive_null`) summarised, or None if not run."""
+    nulls = [u.result["interaction"].get("additive_null") for u in units]
+    if not nulls or not all(nulls):
+        return None
+    return {
+        "intershap": summarise([n["mean"] for n in nulls], across),
+        "excess": summarise([n["excess"] for n in nulls], across),
+        "p": [n["p"] for n in nulls],
+        "refits": len(nulls[0]["intershap"]),
+        "definition": ("InterSHAP of the architecture refitted on outcomes drawn from each unit model's additive "
+                       "projection (no interaction), explained like the unit; excess = unit InterSHAP - null mean; "
+                       "p = Monte-Carlo p-value per unit"),
+    }
+
+
 def _truth_summary(cohort: Cohort, units: list[Unit], settings: dict[str, Any]) -> dict[str, Any] | None:
     truth = cohort.truth
     if truth is None:
@@ -171,6 +187,7 @@ def build_results(run: RunDir, cohort: Cohort) -> tuple[dict[str, Any], pd.DataF
             "variance": exp.variance_decomposition(),
             "additive_c_index": summarise([u.result["interaction"]["additive_c_index"] for u in mine], across),
             "model_c_index_from_game": summarise([u.result["interaction"]["c_index"] for u in mine], across),
+            "additive_null": _additive_null(mine, across),
             "truth_on_test": summarise([(u.result["interaction"].get("truth") or {}).get("intershap")
                                         for u in mine], across),
             "prognostic": _prognostic(cohort, rows, prog_settings, min(config.seeds)),

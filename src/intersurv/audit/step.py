@@ -6,7 +6,8 @@ set of the maskers is the patients the unit's model was fitted on (:func:`traini
 never the test patients being explained. Writes ``interactions.csv`` (one row
 per test patient: the :meth:`Explanation.to_frame` columns plus the raw
 coalition values ``v:<coalition>``) and returns the unit's interaction numbers
-for ``result.json``. On a simulated cohort the true log-risk is explained the
+for ``result.json``. With ``null_refits`` > 0 a fusion model also gets its
+additive null (:mod:`intersurv.audit.additive_null`). On a simulated cohort the true log-risk is explained the
 same way (same patients, same reference, same masker), so the comparison with
 the truth is like for like.
 """
@@ -74,9 +75,15 @@ def audit_step(ctx: UnitContext) -> dict[str, Any]:
     curve = (interaction_over_time(model, test, grid, aggregation=settings["aggregation"], **kw)
              if grid else None)
     cost = exp.cost_of_additivity()
+    null = None
+    if settings.get("null_refits", 0) and len(ctx.model.modalities) > 1:
+        from .additive_null import additive_null
+
+        null = additive_null(ctx, kw["reference"], settings, exp.score(), settings["null_refits"])
     out: dict[str, Any] = {
         "interaction": {
             "intershap": exp.score(),
+            "additive_null": null,
             "shares": exp.shares(),
             "variance": exp.variance_decomposition(),
             "c_index": cost["c_index"],

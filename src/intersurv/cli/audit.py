@@ -23,6 +23,9 @@ def add_audit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--masker", help="mean | zero | marginal | shuffle (default mean)")
     p.add_argument("--output", help="log_risk | risk | survival@T | rmst@TAU (default log_risk)")
     p.add_argument("--aggregation", help="abs | paper | local_mean | swift2026 (default abs)")
+    p.add_argument("--null-refits", type=int, metavar="R",
+                   help="refit every fusion model R times on outcomes without interaction and report its "
+                        "InterSHAP beyond that additive null (default 0: off; costs R trainings per unit)")
     p.add_argument("--max-epochs", type=int, help="maximum training epochs")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="any other keyword argument of intersurv.fit (repeatable)")
@@ -47,8 +50,8 @@ def resolve_audit(args: argparse.Namespace, base: dict | None = None):  # type: 
 
     data = resolve_options(args, base, default_seeds=None, required=("cohort",))
     explain = dict(data.get("explain", {}))
-    for key in ("masker", "output", "aggregation"):
-        if getattr(args, key):
+    for key in ("masker", "output", "aggregation", "null_refits"):
+        if getattr(args, key, None) is not None:
             explain[key] = getattr(args, key)
     data["explain"] = explain
     data["cohort"] = resolve_cohort_source(str(data["cohort"]))

@@ -15,7 +15,7 @@ from typing import Any, Mapping
 import pandas as pd
 
 from .plots import PLOTS
-from .tables import fmt, fmt_pct, key_value_html, main_table_html, prognostic_table_html
+from .tables import fmt, fmt_pct, key_value_html, main_table_html, null_table_html, prognostic_table_html
 
 TOP_PATIENTS = 10
 
@@ -109,6 +109,7 @@ def render_html(results: Mapping[str, Any], patients: pd.DataFrame | None, image
         _cohort_line(results),
         "<h2>Main table</h2>",
         main_table_html(results),
+        null_table_html(results),
         _truth(results),
         "<h2>Figures</h2>",
         _figures(images),

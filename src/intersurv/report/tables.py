@@ -19,6 +19,10 @@ PM = "\u00b1"
 MAIN_COLUMNS = (
     "architecture", "params", "C-index", "Uno C", "IBS", "InterSHAP", "shares", "additive C-index",
 )
+NULL_COLUMNS = ("architecture", "InterSHAP", "additive null", "excess", "p per unit")
+NULL_NOTE = ("additive null: InterSHAP of the architecture refitted on outcomes drawn from each unit model's "
+             "additive projection (no interaction in the data), explained like the unit; excess = InterSHAP - "
+             "null; p = Monte-Carlo p-value of each unit (seed/fold) that its InterSHAP exceeds its null.")
 PROGNOSTIC_MODELS = (
     ("unadjusted", "unadjusted"),
     ("adjusted_for_risk", "adjusted for predicted risk"),
@@ -35,13 +39,13 @@ def _num(v: Any) -> float | None:
 def fmt(v: Any, digits: int = 3) -> str:
     """A number with ``digits`` decimals, or a dash when missing or not finite."""
     x = _num(v)
-    return DASH if x is None else f"{x:.{digits}f}"
+    return DASH if x is None else f"{round(x, digits) + 0.0:.{digits}f}"  # + 0.0: no "-0.000"
 
 
 def fmt_pct(v: Any, digits: int = 1) -> str:
     """A fraction as a percent (0.048 -> '4.8 %'), or a dash."""
     x = _num(v)
-    return DASH if x is None else f"{100 * x:.{digits}f} %"
+    return DASH if x is None else f"{round(100 * x, digits) + 0.0:.{digits}f} %"
 
 
 def fmt_p(v: Any) -> str:
@@ -137,13 +141,38 @@ def table_notes(results: Mapping[str, Any]) -> list[str]:
     return notes
 
 
-def format_main_table(results: Mapping[str, Any]) -> str:
-    """The main table as fixed-width text for the terminal."""
-    rows = [list(MAIN_COLUMNS)] + main_table_rows(results)
-    widths = [max(len(r[j]) for r in rows) for j in range(len(MAIN_COLUMNS))]
+def null_table_rows(results: Mapping[str, Any]) -> list[list[str]]:
+    """One row per architecture that has an additive null (:data:`NULL_COLUMNS`); none if not run."""
+    rows = []
+    for name, a in (results.get("architectures") or {}).items():
+        null = (a or {}).get("additive_null")
+        if not isinstance(null, Mapping):
+            continue
+        rows.append([
+            str(name),
+            fmt_mean_sd((a.get("intershap") or {}), pct=True),
+            fmt_mean_sd(null.get("intershap"), pct=True),
+            fmt_mean_sd(null.get("excess"), pct=True),
+            ", ".join(fmt_p(p) for p in null.get("p") or []) or DASH,
+        ])
+    return rows
+
+
+def _text_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    rows = [list(header)] + [list(r) for r in rows]
+    widths = [max(len(r[j]) for r in rows) for j in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines + [""] + table_notes(results))
+    return lines
+
+
+def format_main_table(results: Mapping[str, Any]) -> str:
+    """The main table (and the additive-null table, when it was run) as fixed-width text for the terminal."""
+    lines = _text_table(MAIN_COLUMNS, main_table_rows(results)) + [""] + table_notes(results)
+    null_rows = null_table_rows(results)
+    if null_rows:
+        lines += ["", "Interaction beyond the additive null:"] + _text_table(NULL_COLUMNS, null_rows) + [NULL_NOTE]
+    return "\n".join(lines)
 
 
 def _html_table(header: Sequence[str], rows: Sequence[Sequence[str]], cls: str) -> str:
@@ -157,6 +186,15 @@ def main_table_html(results: Mapping[str, Any]) -> str:
     """The main table as an HTML ``<table>`` with its notes; all text escaped."""
     notes = "".join(f"<p class=\"note\">{html.escape(n)}</p>" for n in table_notes(results))
     return _html_table(MAIN_COLUMNS, main_table_rows(results), "main") + "\n" + notes
+
+
+def null_table_html(results: Mapping[str, Any]) -> str:
+    """The additive-null table as HTML with its note, or "" when the audit did not run it."""
+    rows = null_table_rows(results)
+    if not rows:
+        return ""
+    return ("<h2>Interaction beyond the additive null</h2>\n" + _html_table(NULL_COLUMNS, rows, "main")
+            + f"\n<p class=\"note\">{html.escape(NULL_NOTE)}</p>")
 
 
 def prognostic_rows(prog: Mapping[str, Any]) -> list[list[str]]:

@@ -1,0 +1,106 @@
+"""How much interaction an architecture shows on data that have none: the additive null.
+
+A fitted network can be non-additive where the data are additive
+(``docs/validation.md``): its InterSHAP mixes synergy in the data with the
+architecture's own bias and estimation noise. The additive null measures the
+second part, for one audit unit. With ``f_add`` the unit model's additive
+projection on the log-risk scale (``sum_i v({i}) - (M - 1) v(empty)``, the
+audit's masker, the unit's training patients as reference), each of R null
+cohorts keeps the unit's fitted patients (training and validation part) and
+their modalities and draws new outcomes:
+
+* event time from the Cox model with log-risk ``f_add`` and the unit model's
+  Breslow baseline ``H0`` (jump times ``t_k``)::
+
+      T = min{ t_k : H0(t_k) exp(f_add) >= E },   E ~ Exp(1)
+
+  (no such t_k: the patient outlives the baseline and is censored);
+* censoring time from the reverse Kaplan-Meier estimate ``G`` of the fitted
+  patients' censoring (censorings as events; lifelines)::
+
+      C = min{ c_k : G(c_k) <= U },   U ~ Uniform(0, 1)
+
+  (no such c_k: the last follow-up time);
+* observed time ``min(T, C)``, event ``1{T <= C}``.
+
+The architecture is refitted on every null cohort with the unit's training
+settings (seed ``10000 (r + 1) + unit seed`` for null cohort r) and explained
+on the unit's test patients exactly like the unit's model. The truth of a
+null cohort is additive by construction, so its InterSHAP is the
+architecture's bias plus noise. Reported per unit: the R null InterSHAPs,
+their mean and sd, the excess of the unit's InterSHAP over the null mean, and
+the Monte-Carlo p-value ``(1 + #{null >= observed - TIE}) / (R + 1)``, where
+differences below ``TIE`` (float32 rounding of the models) count as ties, so
+that an additive architecture, whose values are all 0 up to rounding, gets
+p = 1.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..cohort import Cohort
+
+#: InterSHAP differences below this are float32 rounding of the models, not evidence.
+TIE = 1e-6
+
+if TYPE_CHECKING:
+    from ..survival import BreslowBaseline
+    from ..training.experiment import UnitContext
+
+
+def draw_additive_null(log_risk: np.ndarray, baseline: "BreslowBaseline", time: np.ndarray, event: np.ndarray,
+                       rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """New (time, event) for patients with ``log_risk``; see the module docstring.
+
+    ``baseline`` gives the event-time distribution, ``time``/``event`` (the
+    same patients' observed outcomes) the censoring distribution.
+    """
+    from lifelines import KaplanMeierFitter
+
+    log_risk = np.asarray(log_risk, dtype=np.float64)
+    n = len(log_risk)
+    # event times: the first baseline jump where the cumulative hazard reaches E exp(-f)
+    target = rng.exponential(size=n) * np.exp(-log_risk)
+    k = np.searchsorted(baseline.cumhaz, target, side="left")
+    t_event = np.where(k < len(baseline.times), baseline.times[np.minimum(k, len(baseline.times) - 1)], np.inf)
+    # censoring times: inverse of the reverse Kaplan-Meier curve
+    km = KaplanMeierFitter().fit(np.asarray(time, dtype=np.float64), 1 - np.asarray(event, dtype=int))
+    c_times = km.survival_function_.index.to_numpy(dtype=np.float64)
+    c_surv = km.survival_function_.iloc[:, 0].to_numpy(dtype=np.float64)
+    j = np.searchsorted(-c_surv, -rng.uniform(size=n), side="left")  # first c_k with G(c_k) <= U
+    last = float(np.max(time))
+    t_cens = np.where(j < len(c_times), c_times[np.minimum(j, len(c_times) - 1)], last)
+    t_cens = np.minimum(t_cens, last)
+    observed = (t_event <= t_cens).astype(np.int8)
+    return np.where(observed == 1, t_event, t_cens), observed
+
+
+def additive_null(ctx: "UnitContext", reference: dict[str, np.ndarray], settings: dict[str, Any],
+                  observed: float, refits: int) -> dict[str, Any]:
+    """The unit's additive null (module docstring): ``refits`` null InterSHAPs and their summary."""
+    from ..interactions import explain
+    from ..training import fit
+
+    fitted = ctx.cohort.subset(ctx.split.train)
+    kw = dict(reference=reference, masker=settings["masker"], background=settings["background"], seed=ctx.seed)
+    f_add = explain(ctx.model, fitted, output="log_risk", **kw).additive_projection()
+    rng = np.random.default_rng([ctx.seed, ctx.fold, 0xADD])
+    values = []
+    for r in range(refits):
+        time, event = draw_additive_null(f_add, ctx.model.baseline, fitted.time, fitted.event, rng)
+        null = Cohort(ids=fitted.ids, time=time, event=event, modalities=fitted.modalities, group=fitted.group,
+                      name=f"{ctx.cohort.name} additive null {r + 1}")
+        model = fit(null, ctx.arch, seed=10_000 * (r + 1) + ctx.seed, **ctx.config.train)
+        exp = explain(model, ctx.test, output=settings["output"], aggregation=settings["aggregation"], **kw)
+        values.append(exp.score())
+    arr = np.asarray(values, dtype=np.float64)
+    return {
+        "intershap": arr.tolist(),
+        "mean": float(arr.mean()),
+        "sd": float(arr.std(ddof=1)) if refits > 1 else None,
+        "excess": float(observed - arr.mean()),
+        "p": float((1 + np.sum(arr >= observed - TIE)) / (refits + 1)),
+    }
