@@ -37,6 +37,8 @@ p = 1.
 
 from __future__ import annotations
 
+import logging
+import time as _time
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -45,6 +47,8 @@ from ..cohort import Cohort
 
 #: InterSHAP differences below this are float32 rounding of the models, not evidence.
 TIE = 1e-6
+
+log = logging.getLogger("intersurv")
 
 if TYPE_CHECKING:
     from ..survival import BreslowBaseline
@@ -88,6 +92,7 @@ def additive_null(ctx: "UnitContext", reference: dict[str, np.ndarray], settings
     kw = dict(reference=reference, masker=settings["masker"], background=settings["background"], seed=ctx.seed)
     f_add = explain(ctx.model, fitted, output="log_risk", **kw).additive_projection()
     rng = np.random.default_rng([ctx.seed, ctx.fold, 0xADD])
+    start = _time.perf_counter()
     values = []
     for r in range(refits):
         time, event = draw_additive_null(f_add, ctx.model.baseline, fitted.time, fitted.event, rng)
@@ -97,10 +102,13 @@ def additive_null(ctx: "UnitContext", reference: dict[str, np.ndarray], settings
         exp = explain(model, ctx.test, output=settings["output"], aggregation=settings["aggregation"], **kw)
         values.append(exp.score())
     arr = np.asarray(values, dtype=np.float64)
-    return {
+    out = {
         "intershap": arr.tolist(),
         "mean": float(arr.mean()),
         "sd": float(arr.std(ddof=1)) if refits > 1 else None,
         "excess": float(observed - arr.mean()),
         "p": float((1 + np.sum(arr >= observed - TIE)) / (refits + 1)),
     }
+    log.info("unit %s: additive null of %d refits %.1f %% (InterSHAP %.1f %%, p %.3g), %.1f s", ctx.name, refits,
+             100 * out["mean"], 100 * observed, out["p"], _time.perf_counter() - start)
+    return out
