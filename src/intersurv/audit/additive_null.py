@@ -77,20 +77,20 @@ def draw_additive_null(log_risk: np.ndarray, baseline: "BreslowBaseline", time: 
     j = np.searchsorted(-c_surv, -rng.uniform(size=n), side="left")  # first c_k with G(c_k) <= U
     last = float(np.max(time))
     t_cens = np.where(j < len(c_times), c_times[np.minimum(j, len(c_times) - 1)], last)
-    t_cens = np.minimum(t_cens, last)
     observed = (t_event <= t_cens).astype(np.int8)
     return np.where(observed == 1, t_event, t_cens), observed
 
 
-def additive_null(ctx: "UnitContext", reference: dict[str, np.ndarray], settings: dict[str, Any],
-                  observed: float, refits: int) -> dict[str, Any]:
-    """The unit's additive null (module docstring): ``refits`` null InterSHAPs and their summary."""
+def additive_null(ctx: "UnitContext", explain_kw: dict[str, Any], settings: dict[str, Any],
+                  observed: float) -> dict[str, Any]:
+    """The unit's additive null (module docstring): ``settings["null_refits"]`` null InterSHAPs and their
+    summary. ``explain_kw`` are the reference, masker, background and seed the unit was explained with."""
     from ..interactions import explain
     from ..training import fit
 
+    refits = settings["null_refits"]
     fitted = ctx.cohort.subset(ctx.split.train)
-    kw = dict(reference=reference, masker=settings["masker"], background=settings["background"], seed=ctx.seed)
-    f_add = explain(ctx.model, fitted, output="log_risk", **kw).additive_projection()
+    f_add = explain(ctx.model, fitted, output="log_risk", **explain_kw).additive_projection()
     rng = np.random.default_rng([ctx.seed, ctx.fold, 0xADD])
     start = _time.perf_counter()
     values = []
@@ -99,7 +99,7 @@ def additive_null(ctx: "UnitContext", reference: dict[str, np.ndarray], settings
         null = Cohort(ids=fitted.ids, time=time, event=event, modalities=fitted.modalities, group=fitted.group,
                       name=f"{ctx.cohort.name} additive null {r + 1}")
         model = fit(null, ctx.arch, seed=10_000 * (r + 1) + ctx.seed, **ctx.config.train)
-        exp = explain(model, ctx.test, output=settings["output"], aggregation=settings["aggregation"], **kw)
+        exp = explain(model, ctx.test, output=settings["output"], aggregation=settings["aggregation"], **explain_kw)
         values.append(exp.score())
     arr = np.asarray(values, dtype=np.float64)
     out = {

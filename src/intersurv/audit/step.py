@@ -7,9 +7,9 @@ never the test patients being explained. Writes ``interactions.csv`` (one row
 per test patient: the :meth:`Explanation.to_frame` columns plus the raw
 coalition values ``v:<coalition>``) and returns the unit's interaction numbers
 for ``result.json``. With ``null_refits`` > 0 a fusion model also gets its
-additive null (:mod:`intersurv.audit.additive_null`). On a simulated cohort the true log-risk is explained the
-same way (same patients, same reference, same masker), so the comparison with
-the truth is like for like.
+additive null (:mod:`intersurv.audit.additive_null`). On a simulated cohort
+the true log-risk is explained the same way (same patients, same reference,
+same masker), so the comparison with the truth is like for like.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def audit_step(ctx: UnitContext) -> dict[str, Any]:
     if settings.get("null_refits", 0) and len(ctx.model.modalities) > 1:
         from .additive_null import additive_null
 
-        null = additive_null(ctx, kw["reference"], settings, exp.score(), settings["null_refits"])
+        null = additive_null(ctx, kw, settings, exp.score())
     out: dict[str, Any] = {
         "interaction": {
             "intershap": exp.score(),

@@ -150,7 +150,7 @@ def null_table_rows(results: Mapping[str, Any]) -> list[list[str]]:
             continue
         rows.append([
             str(name),
-            fmt_mean_sd((a.get("intershap") or {}), pct=True),
+            fmt_mean_sd(a.get("intershap"), pct=True),
             fmt_mean_sd(null.get("intershap"), pct=True),
             fmt_mean_sd(null.get("excess"), pct=True),
             ", ".join(fmt_p(p) for p in null.get("p") or []) or DASH,
