@@ -15,7 +15,9 @@ from lifelines.statistics import logrank_test, multivariate_logrank_test
 from lifelines.utils import restricted_mean_survival_time
 
 from intersurv.analysis import prognostic_analysis
-from intersurv.analysis.prognostic import _cox_fit, _km_rmst, quartile_index
+from intersurv.analysis.prognostic import quartile_index
+from intersurv.survival.cox import cox_fit as _cox_fit
+from intersurv.survival.km import km_rmst as _km_rmst
 from intersurv.errors import IntersurvError
 from intersurv.io.atomic import write_json_atomic
 

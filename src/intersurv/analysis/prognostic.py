@@ -29,7 +29,7 @@ Statistics (lifelines does the fitting and testing):
   observed in either group; with bootstrap CI. Units: the cohort's time unit.
 
 The bootstrap and permutation refits use a vectorised Newton-Raphson Cox fit
-with Efron ties (:func:`_cox_fit`, tested against lifelines' CoxPHFitter),
+with Efron ties (:func:`intersurv.survival.cox.cox_fit`, tested against lifelines' CoxPHFitter),
 because hundreds of lifelines fits per architecture would dominate an audit.
 The per-SD unit is the SD of the full sample, held fixed across resamples.
 
@@ -45,6 +45,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import IntersurvError
+from ..survival.cox import cox_fit
+from ..survival.km import km_rmst
 
 MIN_PATIENTS = 10
 MIN_EVENTS = 5
@@ -280,7 +282,7 @@ def _cox_model(design: pd.DataFrame, t: np.ndarray, d: np.ndarray, boot_idx: np.
     if sv[-1] < 1e-6 * sv[0]:
         res["reason"] = f"collinear design: {', '.join(X.columns)} are linearly dependent"
         return res
-    if _cox_fit(Xa, tk, dk) is None:
+    if cox_fit(Xa, tk, dk) is None:
         res["reason"] = "the partial likelihood has no finite maximum (separation); no HR estimable"
         return res
     fitted = _lifelines_first_term(X.assign(_time=tk, _event=dk))
@@ -297,7 +299,7 @@ def _cox_model(design: pd.DataFrame, t: np.ndarray, d: np.ndarray, boot_idx: np.
         betas = []
         for idx in boot_idx:
             sel = pos[idx[keep[idx]]]
-            beta = _cox_fit(Xa[sel], tk[sel], dk[sel])
+            beta = cox_fit(Xa[sel], tk[sel], dk[sel])
             if beta is not None:
                 betas.append(beta[0])
         res["n_bootstrap_ok"] = len(betas)
@@ -314,75 +316,11 @@ def _permutation_p(model: dict[str, Any], z: np.ndarray, t: np.ndarray, d: np.nd
     observed = abs(np.log(model["hr_per_sd"]))
     stats = []
     for p in perms:
-        beta = _cox_fit(z[p][:, None], t, d)
+        beta = cox_fit(z[p][:, None], t, d)
         if beta is not None:
             stats.append(abs(beta[0]))
     if stats:
         model["p_permutation"] = float((1 + np.sum(np.asarray(stats) >= observed - 1e-12)) / (1 + len(stats)))
-
-
-def _cox_fit(X: np.ndarray, t: np.ndarray, d: np.ndarray, max_iter: int = 50, tol: float = 1e-9) -> np.ndarray | None:
-    """Maximum partial-likelihood Cox coefficients with Efron ties; None if no finite optimum.
-
-    Efron log-likelihood: sum over event times t_k with tie set D_k (d_k events)
-    and risk set R_k of  sum_{i in D_k} eta_i - sum_{l<d_k} log(S0(R_k) - l/d_k S0(D_k)),
-    S0(A) = sum_{j in A} exp(eta_j). Newton-Raphson with step halving.
-    """
-    order = np.argsort(t, kind="stable")
-    X, t, d = X[order], t[order], d[order].astype(bool)
-    n, p = X.shape
-    if not d.any():
-        return None
-    # unique event times; risk set of t_k = rows from the first row with time >= t_k
-    ev_times, ev_first, d_k = np.unique(t[d], return_index=True, return_counts=True)
-    risk_start = np.searchsorted(t, ev_times, side="left")
-    ev_rows = np.flatnonzero(d)  # events sorted by time; grouped by tie set
-    group_of = np.repeat(np.arange(len(ev_times)), d_k)
-    frac = (np.arange(len(ev_rows)) - np.repeat(ev_first, d_k)) / np.repeat(d_k, d_k)
-    x_events = X[ev_rows].sum(axis=0)
-
-    def terms(beta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-        eta = X @ beta
-        eta = eta - eta.max()
-        w = np.exp(eta)
-        wx = w[:, None] * X
-        wxx = wx[:, :, None] * X[:, None, :]
-        rev = lambda a: np.cumsum(a[::-1], axis=0)[::-1]  # noqa: E731
-        R0, R1, R2 = rev(w)[risk_start], rev(wx)[risk_start], rev(wxx)[risk_start]
-        D0 = np.add.reduceat(w[ev_rows], ev_first)
-        D1 = np.add.reduceat(wx[ev_rows], ev_first, axis=0)
-        D2 = np.add.reduceat(wxx[ev_rows], ev_first, axis=0)
-        g, f = group_of, frac
-        S0 = R0[g] - f * D0[g]
-        S1 = R1[g] - f[:, None] * D1[g]
-        S2 = R2[g] - f[:, None, None] * D2[g]
-        ll = float(eta[ev_rows].sum() - np.log(S0).sum())
-        grad = x_events - (S1 / S0[:, None]).sum(axis=0)
-        m = S1 / S0[:, None]
-        hess = -((S2 / S0[:, None, None]).sum(axis=0) - np.einsum("ei,ej->ij", m, m))
-        return ll, grad, hess
-
-    beta = np.zeros(p)
-    ll, grad, hess = terms(beta)
-    for _ in range(max_iter):
-        try:
-            step = np.linalg.solve(-hess, grad)
-        except np.linalg.LinAlgError:
-            return None
-        scale = 1.0
-        while True:
-            cand = beta + scale * step
-            ll_new, g_new, h_new = terms(cand)
-            if np.isfinite(ll_new) and ll_new >= ll - 1e-12:
-                break
-            scale /= 2
-            if scale < 1e-8:
-                return None
-        beta, converged = cand, abs(ll_new - ll) < tol and np.max(np.abs(scale * step)) < 1e-6
-        ll, grad, hess = ll_new, g_new, h_new
-        if converged:
-            return beta if np.all(np.abs(beta) < 50) else None
-    return None
 
 
 # --------------------------------------------------------------------------- KM, trend, RMST
@@ -423,7 +361,7 @@ def _quartile_trend(x: np.ndarray, t: np.ndarray, d: np.ndarray) -> dict[str, An
     if len(np.unique(q)) < 2:
         out["reason"] = "fewer than two distinct quartiles"
         return out
-    if _cox_fit(q[:, None].astype(np.float64), t, d) is None:
+    if cox_fit(q[:, None].astype(np.float64), t, d) is None:
         out["reason"] = "the partial likelihood has no finite maximum (separation)"
         return out
     fitted = _lifelines_first_term(pd.DataFrame({"quartile": q, "_time": t, "_event": d}))
@@ -433,17 +371,6 @@ def _quartile_trend(x: np.ndarray, t: np.ndarray, d: np.ndarray) -> dict[str, An
     hr, ci, p = fitted
     out.update(hr_per_quartile=hr, ci=ci, p=p, global_logrank_p=float(multivariate_logrank_test(t, q, d).p_value))
     return out
-
-
-def _km_rmst(t: np.ndarray, d: np.ndarray, tau: float) -> float:
-    """Area under the Kaplan-Meier curve from 0 to tau (vectorised; tested against lifelines)."""
-    times, inv = np.unique(t, return_inverse=True)
-    deaths = np.bincount(inv, weights=d, minlength=len(times))
-    at_risk = len(t) - np.concatenate([[0], np.cumsum(np.bincount(inv, minlength=len(times)))[:-1]])
-    surv = np.cumprod(1.0 - deaths / at_risk)
-    knots = np.concatenate([[0.0], np.minimum(times, tau), [tau]])
-    levels = np.concatenate([[1.0], surv])
-    return float(np.sum(levels * np.diff(knots)))
 
 
 def _rmst(high: np.ndarray, t: np.ndarray, d: np.ndarray, boot_idx: np.ndarray) -> dict[str, Any]:
@@ -462,7 +389,7 @@ def _rmst(high: np.ndarray, t: np.ndarray, d: np.ndarray, boot_idx: np.ndarray) 
     for idx in boot_idx:
         hb, tb, db = high[idx], t[idx], d[idx]
         if hb.any() and (~hb).any():
-            diffs.append(_km_rmst(tb[hb], db[hb], tau) - _km_rmst(tb[~hb], db[~hb], tau))
+            diffs.append(km_rmst(tb[hb], db[hb], tau) - km_rmst(tb[~hb], db[~hb], tau))
     if len(diffs) >= max(2, len(boot_idx) // 2):
         out["ci_bootstrap"] = np.percentile(diffs, [2.5, 97.5]).tolist()
     return out
