@@ -243,3 +243,15 @@ def test_bad_inputs_raise_intersurv_error() -> None:
         prognostic_analysis(x, t, d, predicted_log_risk=h[:-1])
     with pytest.raises(IntersurvError, match="group has 3 values"):
         prognostic_analysis(x, t, d, predicted_log_risk=h, group=["a", "b", "c"])
+
+
+def test_interaction_that_is_float_noise_is_not_analysed() -> None:
+    # late fusion: h = f1 + f2 exactly, so its local InterSHAP is float32 rounding (sd ~1e-8)
+    x, t, d, h, rng = cohort(n=120)
+    noise = rng.normal(scale=2.4e-8, size=len(x)) * np.abs(h).max()
+    res = prognostic_analysis(noise, t, d, predicted_log_risk=h, bootstrap=10, permutations=10)
+    assert res["ok"] is False and "no interaction to analyse" in res["reason"]
+    assert math.isnan(res["models"]["unadjusted"]["hr_per_sd"]) and not res["km_median_split"]["groups"]
+    # a small but genuine interaction (1e-3 of the log-risk scale) is still analysed
+    real = prognostic_analysis(1e-3 * x, t, d, predicted_log_risk=h, bootstrap=0, permutations=0)
+    assert real["ok"] is True and real["models"]["unadjusted"]["hr_per_sd"] > 1

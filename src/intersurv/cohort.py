@@ -13,7 +13,10 @@ A cohort of N patients holds
   (the known answer of a simulated cohort).
 
 Construction validates everything and raises :class:`~intersurv.errors.CohortError`
-with a one-line message naming what is wrong.
+with a one-line message naming what is wrong. Modality names become file names
+(``<modality>.parquet`` in a cohort directory), so each must be a safe path
+component: not empty, not ``.`` or ``..``, no ``/``, ``\\`` or control
+character (NUL included). ``time_unit`` is one of :data:`MONTHS_PER_TIME_UNIT`.
 """
 
 from __future__ import annotations
@@ -25,6 +28,22 @@ import numpy as np
 import pandas as pd
 
 from .errors import CohortError
+
+
+#: The time units a cohort may use, with their length in months (the one list of them).
+MONTHS_PER_TIME_UNIT: dict[str, float] = {
+    "days": 12.0 / 365.25, "weeks": 12.0 * 7.0 / 365.25, "months": 1.0, "years": 12.0,
+}
+
+
+def check_path_component(name: Any, what: str) -> str:
+    """``name`` if it is safe as one file-name component, else a CohortError naming ``what``."""
+    if not isinstance(name, str) or not name:
+        raise CohortError(f"{what} name {name!r} must be a non-empty string")
+    if name in (".", "..") or "/" in name or "\\" in name or any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        raise CohortError(f"{what} name {name!r} is not a safe file name (no '/', '\\', '.', '..' "
+                          "or control characters)")
+    return name
 
 
 def _first_bad_row(mask: np.ndarray) -> int:
@@ -48,6 +67,9 @@ class Cohort:
     truth: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
+        if self.time_unit not in MONTHS_PER_TIME_UNIT:
+            raise CohortError(f"cohort {self.name!r}: time unit {self.time_unit!r} is not one of "
+                              f"{', '.join(MONTHS_PER_TIME_UNIT)}")
         ids = np.asarray(self.ids).astype(str).astype(object)
         n = len(ids)
         if n == 0:
@@ -67,14 +89,14 @@ class Cohort:
         if bad.any():
             i = _first_bad_row(bad)
             raise CohortError(
-                f"cohort {self.name!r}: time must be finite and > 0; patient {ids[i]!r} has {time[i]!r} "
+                f"cohort {self.name!r}: time must be finite and > 0; patient {ids[i]!r} has {float(time[i])!r} "
                 f"({int(bad.sum())} bad value(s))"
             )
         bad = ~np.isin(event_raw, (0.0, 1.0))
         if bad.any():
             i = _first_bad_row(bad)
             raise CohortError(
-                f"cohort {self.name!r}: event must be 0 or 1; patient {ids[i]!r} has {event_raw[i]!r} "
+                f"cohort {self.name!r}: event must be 0 or 1; patient {ids[i]!r} has {float(event_raw[i])!r} "
                 f"({int(bad.sum())} bad value(s))"
             )
         event = event_raw.astype(np.int8)
@@ -85,6 +107,7 @@ class Cohort:
         mods: dict[str, np.ndarray] = {}
         names: dict[str, list[str]] = {}
         for m, x in self.modalities.items():
+            check_path_component(m, f"cohort {self.name!r}: modality")
             x = np.asarray(x)
             if x.ndim != 2 or x.shape[0] != n:
                 raise CohortError(

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .cohort import MONTHS_PER_TIME_UNIT
 from .errors import IntersurvError
 
 if TYPE_CHECKING:
@@ -40,7 +41,6 @@ log = logging.getLogger("intersurv")
 
 #: Default horizons in months (those of the glioma study).
 DEFAULT_HORIZON_MONTHS: tuple[float, ...] = (12.0, 36.0, 60.0)
-_MONTHS_PER_UNIT = {"days": 12.0 / 365.25, "weeks": 12.0 * 7.0 / 365.25, "months": 1.0, "years": 12.0}
 _IBS_GRID_POINTS = 100
 
 
@@ -88,8 +88,8 @@ def default_horizons(time_unit: str, train_time: ArrayLike, test_time: ArrayLike
     AUC and Brier are undefined) is dropped too. Each dropped horizon is
     logged (logger ``"intersurv"``, level INFO).
     """
-    if time_unit not in _MONTHS_PER_UNIT:
-        raise IntersurvError(f"time unit {time_unit!r} is not one of {', '.join(_MONTHS_PER_UNIT)}")
+    if time_unit not in MONTHS_PER_TIME_UNIT:
+        raise IntersurvError(f"time unit {time_unit!r} is not one of {', '.join(MONTHS_PER_TIME_UNIT)}")
     tr = np.asarray(train_time, dtype=np.float64).reshape(-1)
     te = np.asarray(test_time, dtype=np.float64).reshape(-1)
     lo, hi = float(te.min()), _allowed_upper(tr, te)
@@ -97,7 +97,7 @@ def default_horizons(time_unit: str, train_time: ArrayLike, test_time: ArrayLike
                    if test_event is not None else -np.inf)
     kept = []
     for months in DEFAULT_HORIZON_MONTHS:
-        t = months / _MONTHS_PER_UNIT[time_unit]
+        t = months / MONTHS_PER_TIME_UNIT[time_unit]
         if not lo <= t < hi:
             log.info("horizon %g months (%g %s) dropped: outside the follow-up [%g, %g) %s",
                      months, t, time_unit, lo, hi, time_unit)

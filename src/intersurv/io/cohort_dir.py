@@ -17,7 +17,8 @@ A cohort directory holds
       time = "time"
       event = "event"
       group = "group"
-      covariates = ["age", "sex"]
+      covariates = ["age", "sex", "grade"]
+      categorical = ["grade"]
       [modalities.rna]
       file = "rna.parquet"
       kind = "rna"
@@ -25,6 +26,15 @@ A cohort directory holds
   Without ``cohort.toml`` (or without its ``[modalities]`` table) every other
   ``.csv``/``.parquet`` file in the directory is a modality named after the file.
 * optionally ``truth.json``: the ground truth of a simulated cohort.
+
+Covariates: a column is categorical when ``categorical`` lists it (its values
+are kept as text, so codes such as grade 1/2/3 are levels, not numbers) or when
+none of its non-blank cells is a number (``sex`` = M/F). Any other column is
+numeric: a cell that is not a number in a column with numbers (``age`` = "old")
+is an error naming the file, column and patient. Blank cells stay missing.
+
+A modality table may not be the clinical table nor hold its time or event
+column (the outcome would become a feature).
 
 Every problem is raised as a :class:`~intersurv.errors.CohortError` whose
 message names the file, the column or patient, and what is wrong.
@@ -41,7 +51,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..cohort import Cohort
+from ..cohort import MONTHS_PER_TIME_UNIT, Cohort
 from ..errors import CohortError
 from .atomic import atomic_path, write_json_atomic, write_text_atomic
 
@@ -51,12 +61,79 @@ TABLE_SUFFIXES = (".csv", ".parquet")
 RESERVED_FILES = {"clinical.csv", "cohort.toml", "truth.json"}
 
 
+#: The keys cohort.toml may set and the type of each (``list`` = a list of strings).
+_TOP_KEYS: dict[str, type] = {"name": str, "time_unit": str, "clinical": dict, "modalities": dict}
+_CLINICAL_KEYS: dict[str, type] = {"file": str, "id": str, "time": str, "event": str, "group": str,
+                                   "covariates": list, "categorical": list}
+_MODALITY_KEYS: dict[str, type] = {"file": str, "kind": str, "id": str}
+_TYPE_NAMES = {str: "a string", dict: "a table", list: "a list of strings"}
+
+
+def _check_types(table: dict[str, Any], schema: dict[str, type], where: str, cfg_path: Path) -> None:
+    for key, want in schema.items():
+        if key not in table:
+            continue
+        v = table[key]
+        ok = isinstance(v, want) and (want is not list or all(isinstance(x, str) for x in v))
+        if not ok:
+            raise CohortError(f"{cfg_path}: {where}{key} must be {_TYPE_NAMES[want]}, not {v!r}")
+
+
+def _check_config(cfg: dict[str, Any], cfg_path: Path) -> None:
+    """Types of every known cohort.toml key (see the module docstring)."""
+    _check_types(cfg, _TOP_KEYS, "", cfg_path)
+    if cfg.get("time_unit", "months") not in MONTHS_PER_TIME_UNIT:
+        raise CohortError(f"{cfg_path}: time_unit {cfg['time_unit']!r} is not one of {', '.join(MONTHS_PER_TIME_UNIT)}")
+    _check_types(cfg.get("clinical", {}), _CLINICAL_KEYS, "clinical.", cfg_path)
+    for m, spec in cfg.get("modalities", {}).items():
+        if not isinstance(spec, dict):
+            raise CohortError(f"{cfg_path}: modalities.{m} must be a table with a 'file', not {spec!r}")
+        _check_types(spec, _MODALITY_KEYS, f"modalities.{m}.", cfg_path)
+
+
 def _resolve_inside(root: Path, name: str, what: str) -> Path:
-    """``root / name``, refusing names that escape the cohort directory."""
+    """``root / name``, refusing names that escape the cohort directory (symlinks included)."""
     path = (root / name).resolve()
     if root.resolve() not in path.parents:
-        raise CohortError(f"{root / 'cohort.toml'}: {what} file {name!r} is outside the cohort directory")
+        raise CohortError(f"{root / name}: {what} file resolves to {path}, outside the cohort directory")
     return path
+
+
+def _id_column(df: pd.DataFrame, col: str, path: Path) -> pd.Series:
+    """The patient ids as strings; a blank id is an error naming its line in the file."""
+    raw = df[col]
+    blank = raw.isna() | (raw.astype(str).str.strip() == "")
+    if blank.any():
+        i = int(np.flatnonzero(blank.to_numpy())[0])
+        raise CohortError(f"{path}: blank patient id in column {col!r}, data row {i + 1} "
+                          f"({int(blank.sum())} blank id(s))")
+    return raw.astype(str)
+
+
+def _covariates(clin: pd.DataFrame, cols: list[str], categorical: list[str], ids: pd.Series,
+                path: Path) -> pd.DataFrame:
+    """The covariate columns, numeric or categorical by the rule of the module docstring."""
+    out = {}
+    for col in cols:
+        s = clin[col]
+        present = s.notna() & (s.astype(str).str.strip() != "")
+        if col in categorical:
+            out[col] = s.where(present).map(lambda v: v if pd.isna(v) else str(v)).astype(object)
+            continue
+        values = pd.to_numeric(s.where(present), errors="coerce")
+        bad = present & values.isna()
+        if not bad.any():
+            out[col] = values.astype(np.float64)
+        elif bad.sum() == present.sum():
+            out[col] = s.where(present).astype(object)
+        else:
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise CohortError(
+                f"{path}: covariate {col!r} is numeric but patient {ids.iloc[i]!r} has {str(s.iloc[i])!r} "
+                f"({int(bad.sum())} non-numeric value(s); list the column under categorical in cohort.toml "
+                "if it is categorical)"
+            )
+    return pd.DataFrame(out, index=clin.index)
 
 
 def read_table(path: Path) -> pd.DataFrame:
@@ -85,7 +162,7 @@ def _numeric_column(df: pd.DataFrame, col: str, ids: pd.Series, path: Path) -> n
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
         raise CohortError(
-            f"{path}: column {col!r} is not numeric; patient {ids.iloc[i]!r} has {df[col].iloc[i]!r} "
+            f"{path}: column {col!r} is not numeric; patient {ids.iloc[i]!r} has {str(df[col].iloc[i])!r} "
             f"({int(bad.sum())} non-numeric value(s))"
         )
     return values.to_numpy(dtype=np.float64)
@@ -128,9 +205,13 @@ def _read_config(root: Path) -> dict[str, Any]:
         return {}
     try:
         with open(cfg_path, "rb") as fh:
-            return tomllib.load(fh)
+            cfg = tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise CohortError(f"{cfg_path}: invalid TOML ({exc})") from None
+    except UnicodeDecodeError:
+        raise CohortError(f"{cfg_path}: not a text file (invalid UTF-8)") from None
+    _check_config(cfg, cfg_path)
+    return cfg
 
 
 def read_cohort_dir(path: str | Path, *, drop_incomplete: bool = False) -> Cohort:
@@ -153,7 +234,7 @@ def read_cohort_dir(path: str | Path, *, drop_incomplete: bool = False) -> Cohor
 
     clin = read_table(clin_path)
     _require_columns(clin, clin_path, [id_col, time_col, event_col])
-    clin[id_col] = clin[id_col].astype(str)
+    clin[id_col] = _id_column(clin, id_col, clin_path)
     ids = clin[id_col]
     dup = ids.duplicated()
     if dup.any():
@@ -163,7 +244,7 @@ def read_cohort_dir(path: str | Path, *, drop_incomplete: bool = False) -> Cohor
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise CohortError(
-            f"{clin_path}: column {time_col!r} must be finite and > 0; patient {ids.iloc[i]!r} has {time[i]!r} "
+            f"{clin_path}: column {time_col!r} must be finite and > 0; patient {ids.iloc[i]!r} has {float(time[i])!r} "
             f"({int(bad.sum())} bad value(s))"
         )
     event = _numeric_column(clin, event_col, ids, clin_path)
@@ -172,7 +253,7 @@ def read_cohort_dir(path: str | Path, *, drop_incomplete: bool = False) -> Cohor
         i = int(np.flatnonzero(bad)[0])
         raise CohortError(
             f"{clin_path}: column {event_col!r} must be 0 or 1; patient {ids.iloc[i]!r} has "
-            f"{clin[event_col].iloc[i]!r} ({int(bad.sum())} bad value(s))"
+            f"{float(event[i])!r} ({int(bad.sum())} bad value(s))"
         )
     if event.sum() == 0:
         raise CohortError(f"{clin_path}: no events in column {event_col!r} (every patient is censored)")
@@ -184,7 +265,12 @@ def read_cohort_dir(path: str | Path, *, drop_incomplete: bool = False) -> Cohor
         raise CohortError(f"{clin_path}: group column {group_col!r} named in cohort.toml is missing")
     used = {id_col, time_col, event_col, group_col}
     cov_cols = clin_cfg.get("covariates", [c for c in clin.columns if c not in used])
+    categorical = clin_cfg.get("categorical", [])
     _require_columns(clin, clin_path, list(cov_cols))
+    undeclared = [c for c in categorical if c not in cov_cols]
+    if undeclared:
+        raise CohortError(f"{root / 'cohort.toml'}: categorical column {undeclared[0]!r} is not a covariate")
+    covariates = _covariates(clin, list(cov_cols), categorical, ids, clin_path)
 
     # ------------------------------------------------------------ modalities
     mod_cfg: dict[str, dict[str, Any]] = cfg.get("modalities", {})
@@ -204,10 +290,16 @@ def read_cohort_dir(path: str | Path, *, drop_incomplete: bool = False) -> Cohor
         if "file" not in spec:
             raise CohortError(f"{root / 'cohort.toml'}: modality {m!r} has no 'file'")
         mpath = _resolve_inside(root, spec["file"], f"modality {m!r}")
+        if mpath == clin_path.resolve():
+            raise CohortError(f"{root / 'cohort.toml'}: modality {m!r} is the clinical table {clin_path.name}")
         df = read_table(mpath)
         mid = spec.get("id", id_col)
         _require_columns(df, mpath, [mid])
-        df[mid] = df[mid].astype(str)
+        outcome = [c for c in (time_col, event_col) if c in df.columns and c != mid]
+        if outcome:
+            raise CohortError(f"{mpath}: modality {m!r} holds the outcome column {outcome[0]!r} "
+                              "(time and event belong in the clinical table only)")
+        df[mid] = _id_column(df, mid, mpath)
         mdup = df[mid].duplicated()
         if mdup.any():
             raise CohortError(f"{mpath}: duplicate patient id {df[mid][mdup].iloc[0]!r}")
@@ -255,7 +347,7 @@ def read_cohort_dir(path: str | Path, *, drop_incomplete: bool = False) -> Cohor
         feature_names=feature_names,
         time_unit=str(cfg.get("time_unit", "months")),
         group=None if group_col is None else clin[group_col].astype(str).to_numpy(),
-        covariates=clin[list(cov_cols)] if cov_cols else None,
+        covariates=covariates[keep.to_numpy()].reset_index(drop=True) if cov_cols else None,
         kinds={m: str(spec.get("kind", "tabular")) for m, spec in mod_cfg.items()},
         name=str(cfg.get("name", root.resolve().name)),
         truth=truth,
@@ -306,6 +398,9 @@ def write_cohort_dir(cohort: Cohort, path: str | Path, *, table_format: str = "p
     if cohort.group is not None:
         lines.append('group = "group"')
     lines.append(f"covariates = {_toml_value(covs)}")
+    categorical = [c for c in covs if not pd.api.types.is_numeric_dtype(clin[c]) or pd.api.types.is_bool_dtype(clin[c])]
+    if categorical:
+        lines.append(f"categorical = {_toml_value(categorical)}")
     for m, x in cohort.modalities.items():
         fname = f"{m}.{table_format}"
         if fname in RESERVED_FILES:  # a modality called "clinical" written as CSV

@@ -241,7 +241,10 @@ def prognostic_summary(prog: Mapping[str, Any], time_unit: str = "") -> list[str
 
 
 def prognostic_table_html(prog: Mapping[str, Any], time_unit: str = "") -> str:
-    """The prognostic statistics of one architecture, adjusted and unadjusted side by side."""
+    """The prognostic statistics of one architecture, adjusted and unadjusted side by side;
+    only the reason when the analysis was not run (e.g. no interaction to analyse)."""
+    if not prog.get("ok", True):
+        return f"<p>Not analysed: {html.escape(str(prog.get('reason')))}.</p>"
     header = ["statistic"] + [label for _, label in PROGNOSTIC_MODELS]
     lines = "".join(f"<p>{html.escape(s)}</p>" for s in prognostic_summary(prog, time_unit))
     return _html_table(header, prognostic_rows(prog), "prognostic") + "\n" + lines
