@@ -255,3 +255,26 @@ def test_interaction_that_is_float_noise_is_not_analysed() -> None:
     # a small but genuine interaction (1e-3 of the log-risk scale) is still analysed
     real = prognostic_analysis(1e-3 * x, t, d, predicted_log_risk=h, bootstrap=0, permutations=0)
     assert real["ok"] is True and real["models"]["unadjusted"]["hr_per_sd"] > 1
+
+
+def test_lifelines_convergence_warnings_become_one_log_line(monkeypatch, caplog) -> None:
+    import warnings
+
+    from lifelines.exceptions import ConvergenceWarning
+
+    original = CoxPHFitter.fit
+
+    def noisy_fit(self, *args, **kwargs):
+        warnings.warn("Newton-Raphson convergence completed successfully but norm(delta) is still high, "
+                      "0.701. This may imply non-unique solutions", ConvergenceWarning)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(CoxPHFitter, "fit", noisy_fit)
+    x, t, d, h, _ = cohort(n=60)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with caplog.at_level("INFO", logger="intersurv"):
+            res = prognostic_analysis(x, t, d, predicted_log_risk=h, bootstrap=0, permutations=0)
+    assert res["ok"] and res["models"]["unadjusted"]["hr_per_sd"] > 0
+    assert "Cox fit on interaction_per_sd: Newton-Raphson convergence completed successfully" in caplog.text
+    assert "This may imply" not in caplog.text

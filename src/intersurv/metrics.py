@@ -25,7 +25,9 @@ horizon or tau reaches it) and keeps the training censoring weights positive.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -86,7 +88,8 @@ def default_horizons(time_unit: str, train_time: ArrayLike, test_time: ArrayLike
 
     With ``test_event``, a horizon with no test event at or before it (where
     AUC and Brier are undefined) is dropped too. Each dropped horizon is
-    logged (logger ``"intersurv"``, level INFO).
+    logged (logger ``"intersurv"``, level INFO), once per horizon and reason
+    inside :func:`horizon_drops_logged_once`. None kept is an error that says so.
     """
     if time_unit not in MONTHS_PER_TIME_UNIT:
         raise IntersurvError(f"time unit {time_unit!r} is not one of {', '.join(MONTHS_PER_TIME_UNIT)}")
@@ -99,13 +102,39 @@ def default_horizons(time_unit: str, train_time: ArrayLike, test_time: ArrayLike
     for months in DEFAULT_HORIZON_MONTHS:
         t = months / MONTHS_PER_TIME_UNIT[time_unit]
         if not lo <= t < hi:
-            log.info("horizon %g months (%g %s) dropped: outside the follow-up [%g, %g) %s",
-                     months, t, time_unit, lo, hi, time_unit)
+            _log_drop(months, t, time_unit, f"outside the follow-up [{lo:g}, {hi:g}) {time_unit}")
         elif t < first_event:
-            log.info("horizon %g months (%g %s) dropped: no test event at or before it", months, t, time_unit)
+            _log_drop(months, t, time_unit, "no test event at or before it")
         else:
             kept.append(t)
+    if not kept:
+        raise IntersurvError(
+            f"none of the default horizons ({', '.join(f'{m:g}' for m in DEFAULT_HORIZON_MONTHS)} months) lies "
+            f"inside the test follow-up [{lo:g}, {hi:g}) {time_unit} after a test event; give --horizons")
     return kept
+
+
+_drops_seen: ContextVar[set[tuple[float, str]] | None] = ContextVar("horizon_drops_seen", default=None)
+
+
+@contextmanager
+def horizon_drops_logged_once() -> Iterator[None]:
+    """Within the block (a run of many units), log each dropped default horizon once, not per unit."""
+    token = _drops_seen.set(set())
+    try:
+        yield
+    finally:
+        _drops_seen.reset(token)
+
+
+def _log_drop(months: float, t: float, time_unit: str, why: str) -> None:
+    seen = _drops_seen.get()
+    key = (months, why.split(" [")[0])
+    if seen is not None:
+        if key in seen:
+            return
+        seen.add(key)
+    log.info("horizon %g months (%g %s) dropped: %s", months, t, time_unit, why)
 
 
 def _check_horizons(horizons: Sequence[float], train_time: np.ndarray, test_time: np.ndarray) -> np.ndarray:

@@ -43,6 +43,8 @@ is no interaction to analyse, and a test on the noise would be meaningless.
 
 from __future__ import annotations
 
+import logging
+import warnings
 from typing import Any
 
 import numpy as np
@@ -58,6 +60,8 @@ RMST_QUANTILE = 0.9
 #: Relative size below which a local interaction counts as float error: float32 models
 #: carry ~1e-7 relative rounding per output, summed over the coalitions of the game.
 NUMERICAL_ZERO = 1e-5
+
+log = logging.getLogger("intersurv")
 
 _NAN = float("nan")
 # lifelines' default stopping rule (precision 1e-7) leaves ~1e-5 relative error in the
@@ -267,9 +271,13 @@ def _lifelines_first_term(df: pd.DataFrame) -> tuple[float, list[float], float] 
     from lifelines.exceptions import ConvergenceError
 
     try:
-        cph = CoxPHFitter().fit(df, "_time", "_event", fit_options=_LIFELINES_FIT_OPTIONS)
+        with warnings.catch_warnings(record=True) as caught, np.errstate(all="ignore"):
+            warnings.simplefilter("always", RuntimeWarning)  # lifelines' ConvergenceWarning is one
+            cph = CoxPHFitter().fit(df, "_time", "_event", fit_options=_LIFELINES_FIT_OPTIONS)
     except ConvergenceError as exc:
         return f"Cox fit did not converge: {str(exc).splitlines()[0]}"
+    for w in {str(w.message).split(". ")[0] for w in caught if issubclass(w.category, RuntimeWarning)}:
+        log.info("prognostic analysis, Cox fit on %s: %s", ", ".join(df.columns[:-2]), w)
     row = cph.summary.iloc[0]
     return (float(row["exp(coef)"]), [float(row["exp(coef) lower 95%"]), float(row["exp(coef) upper 95%"])],
             float(row["p"]))

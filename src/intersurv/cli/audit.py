@@ -45,6 +45,7 @@ def resolve_audit(args: argparse.Namespace, base: dict | None = None):  # type: 
     """The audit's ExperimentConfig and cohort from defaults, ``base``, --config and the options."""
     from ..audit.config import audit_config
     from ..datasets import load_cohort
+    from ..io.outdir import refuse_inside_cohort
     from ..training.rundir import resolve_cohort_source
     from .train import resolve_options
 
@@ -55,6 +56,7 @@ def resolve_audit(args: argparse.Namespace, base: dict | None = None):  # type: 
             explain[key] = getattr(args, key)
     data["explain"] = explain
     data["cohort"] = resolve_cohort_source(str(data["cohort"]))
+    refuse_inside_cohort(args.out, data["cohort"])
     cohort = load_cohort(data["cohort"], drop_incomplete=bool(data.get("drop_incomplete", False)))
     if data.get("modalities"):
         cohort = cohort.select_modalities(list(data["modalities"]))

@@ -21,7 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     q = dsub.add_parser("export", help="write a built-in cohort as a cohort directory")
     q.add_argument("name", help="built-in cohort name")
     q.add_argument("out", help="output directory")
-    q.add_argument("--format", choices=["parquet", "csv"], default="parquet", help="modality table format")
+    q.add_argument("--format", choices=["parquet", "csv"], default="parquet",
+                   help="modality table format (default parquet)")
+    q.add_argument("--force", action="store_true", help="write into a non-empty directory (overwriting files)")
     q.set_defaults(func=_export)
 
 
@@ -46,9 +48,11 @@ def _export(args: argparse.Namespace) -> int:
     from ..datasets import BUILTINS, load_cohort
     from ..errors import IntersurvError
     from ..io.cohort_dir import write_cohort_dir
+    from ..io.outdir import refuse_non_empty
 
     if args.name not in BUILTINS:
         raise IntersurvError(f"{args.name}: no such built-in cohort (built-ins: {', '.join(BUILTINS)})")
+    refuse_non_empty(args.out, force=args.force)
     path = write_cohort_dir(load_cohort(args.name), args.out, table_format=args.format)
     print(f"wrote {args.name} to {path}")
     return 0

@@ -14,7 +14,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output cohort directory")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="scenario parameter, e.g. interaction=0.3 or rna_genes=12778 (repeatable)")
-    p.add_argument("--format", choices=["parquet", "csv"], default="parquet", help="modality table format")
+    p.add_argument("--format", choices=["parquet", "csv"], default="parquet",
+                   help="modality table format (default parquet)")
+    p.add_argument("--force", action="store_true", help="write into a non-empty --out (overwriting files)")
     p.set_defaults(func=_simulate)
 
 
@@ -33,7 +35,9 @@ def _parse_params(items: list[str]) -> dict[str, str]:
 def _simulate(args: argparse.Namespace) -> int:
     from ..datasets.simulate import simulate
     from ..io.cohort_dir import write_cohort_dir
+    from ..io.outdir import refuse_non_empty
 
+    refuse_non_empty(args.out, force=args.force)
     cohort = simulate(args.scenario, n=args.n, seed=args.seed, **_parse_params(args.param))
     path = write_cohort_dir(cohort, args.out, table_format=args.format)
     truth = cohort.truth["interaction"]["mean"]["intershap"]["abs"]

@@ -149,6 +149,7 @@ def _train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..datasets import load_cohort
+    from ..io.outdir import refuse_inside_cohort
     from ..training.experiment import run_experiment, summary_table
     from ..training.rundir import ExperimentConfig, RunDir, resolve_cohort_source
 
@@ -160,6 +161,7 @@ def _train(args: argparse.Namespace) -> int:
     else:
         data = resolve_options(args)
         data["cohort"] = resolve_cohort_source(str(data["cohort"]))
+        refuse_inside_cohort(out, data["cohort"])
         cohort = load_cohort(data["cohort"], drop_incomplete=bool(data.get("drop_incomplete", False)))
         mods = data.get("modalities") or cohort.modality_names
         archs: list[str] = []

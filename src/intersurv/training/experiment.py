@@ -42,9 +42,10 @@ from ..cohort import Cohort
 from ..errors import IntersurvError
 from ..io.atomic import write_json_atomic, write_text_atomic
 from ..io.cohort_dir import write_cohort_dir
+from ..metrics import horizon_drops_logged_once
 from .executors import available_cores, make_executor
 from .rundir import IN_RUN_COHORT, ExperimentConfig, RunDir, Unit, load_config_cohort, unit_name
-from .splits import Split, holdout_split, kfold_splits
+from .splits import Split, check_enough_events, holdout_split, kfold_splits
 
 if TYPE_CHECKING:
     from .fitted import FittedModel
@@ -277,11 +278,13 @@ def run_experiment(
         if cohort is None:
             raise ValueError("config.cohort is empty: pass the cohort to store in the run directory")
         config = dataclasses.replace(config, cohort=IN_RUN_COHORT)
+        check_enough_events(cohort.event, **dataclasses.asdict(config.protocol))
         cohort = _store_cohort(cohort, config, run_path)
     elif cohort is None:
         cohort = load_config_cohort(config, run_path)
     elif config.modalities is not None:
         cohort = cohort.select_modalities(list(config.modalities))
+    check_enough_events(cohort.event, **dataclasses.asdict(config.protocol))
     run = RunDir.create(run_path, config, cohort)
 
     busy = jobs * config.threads
@@ -294,7 +297,7 @@ def run_experiment(
         log.info("%s: resuming, %d of %d units already done", run_path, len(keys) - len(todo), len(keys))
     progress = _Progress(len(keys), len(keys) - len(todo))
     try:
-        with progress.logging():
+        with progress.logging(), horizon_drops_logged_once():
             make_executor(jobs).map(_execute, todo, (cohort, config, str(run_path), unit_step),
                                     on_start=progress.start, on_done=progress.done)
     finally:

@@ -33,6 +33,7 @@ is restored on return.
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 
@@ -46,6 +47,8 @@ from .fitted import FittedModel, predict_log_risk
 from .splits import holdout_split
 from .pca import PrincipalAxes, check_reduce
 from .standardize import Standardizer
+
+log = logging.getLogger("intersurv")
 
 TIES = ("efron", "breslow")
 
@@ -164,6 +167,9 @@ def fit(cohort: Cohort, arch: str, seed: int = 0, *, val_fraction: float = 0.2, 
                 break
     if best_state is None:
         raise IntersurvError(f"training {arch!r}: the validation loss was never finite; try a smaller lr")
+    if best_epoch == max_epochs:
+        log.warning("training %s (seed %d): the best epoch is the last one (%d = max_epochs); it has likely "
+                    "not converged, consider a larger max_epochs", arch, seed, max_epochs)
     module.load_state_dict(best_state)
     module.eval()
 

@@ -23,15 +23,39 @@ with ``numpy.random.default_rng(seed)``; then
 
 Indices are positions into the cohort's arrays (sorted ascending); the same
 ``(event, group, seed, k or fraction)`` always gives the same split.
+
+Enough events: every test set should hold at least ``MIN_TEST_EVENTS`` events
+(a C-index on one event is a coin toss) and so should its training part. With
+the event stratification above, that needs ``MIN_TEST_EVENTS * k`` events for
+k-fold CV and ``ceil(MIN_TEST_EVENTS / min(f, 1 - f))`` for a hold-out of
+fraction f; :func:`check_enough_events` refuses fewer before a run starts.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import IntersurvError
+
+
+MIN_TEST_EVENTS = 2
+
+
+def check_enough_events(event: np.ndarray, kind: str, *, test_fraction: float = 0.2, folds: int = 5) -> None:
+    """Raise unless the cohort has enough events for the protocol (see the module docstring);
+    ``kind`` is ``"cv"`` (``folds``) or ``"holdout"`` (``test_fraction``)."""
+    n_events, n = int(np.sum(event)), len(event)
+    if kind == "cv":
+        need, what = MIN_TEST_EVENTS * folds, f"{folds}-fold cross-validation"
+    else:
+        need = math.ceil(MIN_TEST_EVENTS / min(test_fraction, 1.0 - test_fraction) - 1e-9)
+        what = f"a {test_fraction:g} hold-out"
+    if n_events < need:
+        raise IntersurvError(f"too few events: {n_events} events in {n} patients, need at least {need} for "
+                             f"{what} ({MIN_TEST_EVENTS} per test set)")
 
 
 @dataclass(frozen=True)
