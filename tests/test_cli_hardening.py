@@ -107,3 +107,25 @@ def test_dropped_horizon_logged_once_per_run_and_unconverged_training_warned(tmp
     dropped = [ln for ln in err.splitlines() if "horizon 12 months" in ln]
     assert len(dropped) == 1, err
     assert "best epoch is the last one (1 = max_epochs)" in err
+
+
+# ----------------------------------------------------------------- row 13: help and README
+
+def test_help_shows_the_defaults(capsys) -> None:
+    for command, expected in (
+        ("audit", ("default 5 (seeds 0-4)", "default 0.2", "default unimodal,early,late", "(default 1;",
+                   "default: hold-out", "default 200")),
+        ("demo", ("default 3 (seeds 0-2)",)),
+        ("train", ("default 3", "default 0.2", "default: hold-out", "default 200", "default 20", "(default 1)")),
+    ):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        for e in expected:
+            assert e in text, (command, e)
+
+
+def test_readme_cites_no_file_outside_the_repository_and_no_default_it_lacks() -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    assert "../" not in readme and "shared/" not in readme
+    assert "[--jobs 2]" not in readme

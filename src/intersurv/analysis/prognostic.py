@@ -36,9 +36,10 @@ The per-SD unit is the SD of the full sample, held fixed across resamples.
 Degenerate inputs (too few patients or events, constant x) give a dict of the
 same shape with ``ok = False``, a ``reason`` and NaN numbers, never a crash.
 So does an interaction that is zero up to floating-point error: when
-max_a |x_a| <= ``NUMERICAL_ZERO`` * max_a |h_a| (an additive model such as late
-fusion, whose float32 InterSHAP is rounding noise ~1e-8 of the log-risk), there
-is no interaction to analyse, and a test on the noise would be meaningless.
+max_a |x_a| <= ``NUMERICAL_ZERO`` * max(1, max_a |h_a|) (x a share such as local
+InterSHAP, or a value on the log-risk scale), there is no interaction to
+analyse: an additive model such as late fusion has a float32 local InterSHAP
+that is rounding noise (~1e-8), and a test on that noise would be meaningless.
 """
 
 from __future__ import annotations
@@ -118,10 +119,9 @@ def prognostic_analysis(
         reason = f"too few patients ({n} < {MIN_PATIENTS})"
     elif d.sum() < MIN_EVENTS:
         reason = f"too few events ({int(d.sum())} < {MIN_EVENTS})"
-    elif float(np.abs(x).max()) <= NUMERICAL_ZERO * float(np.abs(h).max()):
+    elif float(np.abs(x).max()) <= NUMERICAL_ZERO * max(1.0, float(np.abs(h).max())):
         reason = (f"no interaction to analyse: local interaction is zero up to float error "
-                  f"(max |x| {float(np.abs(x).max()):.1e} <= {NUMERICAL_ZERO:g} x max |log-risk| "
-                  f"{float(np.abs(h).max()):.3g})")
+                  f"(max |x| {float(np.abs(x).max()):.1e} <= {NUMERICAL_ZERO:g} x max(1, max |log-risk|))")
     elif not sd > 0 or np.ptp(x) <= 1e-12 * max(1.0, float(np.abs(x).max())):
         reason = "local interaction is constant across patients"
     if reason is not None:

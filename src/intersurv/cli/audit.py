@@ -12,24 +12,27 @@ from __future__ import annotations
 import argparse
 
 
-def add_audit_options(p: argparse.ArgumentParser) -> None:
-    """Options shared by ``audit`` and ``demo``."""
+def add_audit_options(p: argparse.ArgumentParser, seeds_default: str = "5 (seeds 0-4)") -> None:
+    """Options shared by ``audit`` and ``demo`` (whose seeds default differs)."""
     p.add_argument("--config", help="TOML file with the audit configuration")
-    p.add_argument("--arch", help="architectures, comma-separated ('unimodal' = one per modality)")
-    p.add_argument("--seeds", help="a count (3 = seeds 0,1,2) or a comma list (0,5,7)")
+    p.add_argument("--arch", help="architectures, comma-separated ('unimodal' = one per modality; default "
+                                  "unimodal,early,late,cross_attention,bilinear,gated,kronecker)")
+    p.add_argument("--seeds", help=f"a count (3 = seeds 0,1,2) or a comma list (0,5,7); default {seeds_default}")
     proto = p.add_mutually_exclusive_group()
-    proto.add_argument("--folds", type=int, help="k-fold cross-validation per seed")
-    proto.add_argument("--holdout", type=float, metavar="FRACTION", help="hold-out test fraction per seed")
+    proto.add_argument("--folds", type=int, help="k-fold cross-validation per seed (default: hold-out)")
+    proto.add_argument("--holdout", type=float, metavar="FRACTION",
+                       help="hold-out test fraction per seed (default 0.2)")
     p.add_argument("--masker", help="mean | zero | marginal | shuffle (default mean)")
     p.add_argument("--output", help="log_risk | risk | survival@T | rmst@TAU (default log_risk)")
     p.add_argument("--aggregation", help="abs | paper | local_mean | swift2026 (default abs)")
     p.add_argument("--null-refits", type=int, metavar="R",
                    help="refit every fusion model R times on outcomes without interaction and report its "
                         "InterSHAP beyond that additive null (default 0: off; costs R trainings per unit)")
-    p.add_argument("--max-epochs", type=int, help="maximum training epochs")
+    p.add_argument("--max-epochs", type=int, help="maximum training epochs (default 200)")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="any other keyword argument of intersurv.fit (repeatable)")
-    p.add_argument("--jobs", type=int, default=1, help="units run in parallel processes (results do not depend on it)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="units run in parallel processes (default 1; results do not depend on it)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="run the audit on the built-in glioma-sim cohort",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="runs/demo", help="run directory (default: runs/demo)")
-    add_audit_options(p)
+    add_audit_options(p, seeds_default="3 (seeds 0-2)")
     p.set_defaults(func=_demo, cohort=None)
 
 

@@ -30,18 +30,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train architectures x seeds x folds into a run directory (resumable)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--cohort", help="built-in cohort name or cohort directory")
-    p.add_argument("--arch", help="architecture(s), comma-separated (e.g. unimodal,late,early)")
+    p.add_argument("--arch", help="architecture(s), comma-separated (e.g. unimodal,late,early); required")
     p.add_argument("--seeds", help="a count (3 = seeds 0,1,2) or a comma list (0,5,7; '7,' = seed 7); "
                                    "default 3")
     proto = p.add_mutually_exclusive_group()
-    proto.add_argument("--folds", type=int, help="k-fold cross-validation per seed")
+    proto.add_argument("--folds", type=int, help="k-fold cross-validation per seed (default: hold-out)")
     proto.add_argument("--holdout", type=float, metavar="FRACTION",
                        help="hold-out test fraction per seed (default 0.2)")
     p.add_argument("--modalities", help="use only these modalities, comma-separated (default: all)")
     p.add_argument("--horizons", help="metric horizons in the cohort's time unit, comma-separated")
-    p.add_argument("--max-epochs", type=int, help="maximum training epochs")
-    p.add_argument("--patience", type=int, help="early-stopping patience (epochs)")
-    p.add_argument("--lr", type=float, help="learning rate")
+    p.add_argument("--max-epochs", type=int, help="maximum training epochs (default 200)")
+    p.add_argument("--patience", type=int, help="early-stopping patience in epochs (default 20)")
+    p.add_argument("--lr", type=float, help="learning rate (default 1e-3)")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="any other keyword argument of intersurv.fit (repeatable; VALUE as in TOML)")
     p.add_argument("--config", help="TOML file with the experiment configuration")

@@ -15,7 +15,8 @@ from typing import Any, Mapping
 import pandas as pd
 
 from .plots import PLOTS
-from .tables import fmt, fmt_pct, key_value_html, main_table_html, null_table_html, prognostic_table_html
+from .definitions import definitions_html
+from .tables import fmt, key_value_html, main_table_html, null_table_html, prognostic_table_html, truth_html
 
 TOP_PATIENTS = 10
 
@@ -78,7 +79,7 @@ def _top_patients(patients: pd.DataFrame | None) -> str:
     rows = "".join(
         "<tr>" + "".join(f"<td>{_e(v)}</td>" for v in (
             r.patient_id, r.arch, r.seed, r.fold, fmt(r.local_intershap, 4), fmt(r.log_risk, 3),
-            fmt(r.time, 2), r.event)) + "</tr>\n"
+            fmt(r.time, 2), int(r.event))) + "</tr>\n"
         for r in top.itertuples()
     )
     head = "".join(f"<th>{_e(h)}</th>" for h in header)
@@ -89,10 +90,7 @@ def _truth(results: Mapping[str, Any]) -> str:
     truth = results.get("truth")
     if not isinstance(truth, Mapping):
         return ""
-    shown = {k: (fmt_pct(v) if k == "intershap" else v) for k, v in truth.items() if k != "shares"}
-    if isinstance(truth.get("shares"), Mapping):
-        shown["shares"] = {k: fmt_pct(v) for k, v in truth["shares"].items()}
-    return "<h2>Ground truth (simulated cohort)</h2>\n" + key_value_html(shown)
+    return "<h2>Ground truth (simulated cohort)</h2>\n" + truth_html(truth)
 
 
 def render_html(results: Mapping[str, Any], patients: pd.DataFrame | None, images: Mapping[str, bytes]) -> str:
@@ -107,6 +105,7 @@ def render_html(results: Mapping[str, Any], patients: pd.DataFrame | None, image
         f"<style>{_CSS}</style></head><body>",
         f"<h1>intersurv audit: {_e(name)}</h1>",
         _cohort_line(results),
+        definitions_html(results),
         "<h2>Main table</h2>",
         main_table_html(results),
         null_table_html(results),

@@ -175,11 +175,12 @@ def format_main_table(results: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _html_table(header: Sequence[str], rows: Sequence[Sequence[str]], cls: str) -> str:
+def _html_table(header: Sequence[str] | None, rows: Sequence[Sequence[str]], cls: str) -> str:
+    """An escaped HTML table; ``header`` None: no header row (key/value tables)."""
     e = html.escape
-    head = "".join(f"<th>{e(h)}</th>" for h in header)
+    head = "" if header is None else "<thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in header) + "</tr></thead>\n"
     body = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>\n" for r in rows)
-    return f'<table class="{e(cls)}">\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}</tbody>\n</table>'
+    return f'<table class="{e(cls)}">\n{head}<tbody>\n{body}</tbody>\n</table>'
 
 
 def main_table_html(results: Mapping[str, Any]) -> str:
@@ -244,19 +245,49 @@ def prognostic_table_html(prog: Mapping[str, Any], time_unit: str = "") -> str:
     """The prognostic statistics of one architecture, adjusted and unadjusted side by side;
     only the reason when the analysis was not run (e.g. no interaction to analyse)."""
     if not prog.get("ok", True):
-        return f"<p>Not analysed: {html.escape(str(prog.get('reason')))}.</p>"
+        reason = str(prog.get("reason") or "not analysed")
+        return f"<p>{html.escape(reason[:1].upper() + reason[1:])}.</p>"
     header = ["statistic"] + [label for _, label in PROGNOSTIC_MODELS]
     lines = "".join(f"<p>{html.escape(s)}</p>" for s in prognostic_summary(prog, time_unit))
     return _html_table(header, prognostic_rows(prog), "prognostic") + "\n" + lines
 
 
-def key_value_html(items: Mapping[str, Any], cls: str = "kv") -> str:
-    """A two-column table of ``key: value`` (lists joined with commas), escaped."""
-    def show(v: Any) -> str:
-        if isinstance(v, (list, tuple)):
-            return ", ".join(map(show, v))
-        if isinstance(v, Mapping):
-            return ", ".join(f"{k}: {show(x)}" for k, x in v.items())
-        return DASH if v is None else str(v)
+def fmt_value(v: Any) -> str:
+    """Any JSON value for reading: numbers with 4 significant digits (integers whole), lists joined
+    with commas, mappings as ``key value`` pairs, None as a dash."""
+    if isinstance(v, (list, tuple)):
+        return ", ".join(map(fmt_value, v))
+    if isinstance(v, Mapping):
+        return ", ".join(f"{k} {fmt_value(x)}" for k, x in v.items())
+    if isinstance(v, float):
+        return DASH if not math.isfinite(v) else (f"{v:,.0f}" if v.is_integer() and abs(v) < 1e15 else f"{v:.4g}")
+    return DASH if v is None else str(v)
 
-    return _html_table(["", ""], [[str(k), show(v)] for k, v in items.items()], cls)
+
+def key_value_html(items: Mapping[str, Any], cls: str = "kv") -> str:
+    """A two-column table of ``key | value`` with no header row, values by :func:`fmt_value`, escaped."""
+    return _html_table(None, [[str(k), fmt_value(v)] for k, v in items.items()], cls)
+
+
+def truth_rows(truth: Mapping[str, Any]) -> list[list[str]]:
+    """The ground truth of a simulated cohort as (what, value) rows, every number formatted."""
+    rows = [["scenario", fmt_value(truth.get("scenario"))]]
+    if isinstance(truth.get("params"), Mapping) and truth["params"]:
+        rows.append(["scenario parameters", fmt_value(truth["params"])])
+    ish = {"mean": truth.get("intershap"), "sd": truth.get("intershap_sd")}
+    rows.append(["InterSHAP of the true log-risk", fmt_mean_sd(ish, pct=True)])
+    rows.append(["shares", fmt_shares(truth.get("shares"))])
+    whole = truth.get("whole_cohort")
+    if isinstance(whole, Mapping):
+        rows.append(["InterSHAP on the whole cohort", fmt_pct(whole.get("intershap"))])
+        rows.append(["shares on the whole cohort", fmt_shares(whole.get("shares"))])
+    rows.append(["explained with", f"masker {truth.get('masker', DASH)}, aggregation "
+                                   f"{truth.get('aggregation', DASH)}, output {truth.get('output', DASH)}"])
+    if truth.get("definition"):
+        rows.append(["how", str(truth["definition"])])
+    return rows
+
+
+def truth_html(truth: Mapping[str, Any]) -> str:
+    """The ground-truth table (no header row)."""
+    return _html_table(None, truth_rows(truth), "kv")
