@@ -109,6 +109,21 @@ def test_dropped_horizon_logged_once_per_run_and_unconverged_training_warned(tmp
     assert "best epoch is the last one (1 = max_epochs)" in err
 
 
+def test_time_curve_of_units_with_missing_points_warns_not() -> None:
+    import warnings
+    from types import SimpleNamespace
+
+    from intersurv.audit.results import _time_curve
+
+    units = [SimpleNamespace(result={"time_curve": {"times": [1, 2], "intershap": v}})
+             for v in ([0.1, None], [0.3, None])]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        curve = _time_curve(units)
+    assert curve["intershap"][0] == pytest.approx(0.2) and np.isnan(curve["intershap"][1])
+    assert curve["sd"][0] == pytest.approx(np.std([0.1, 0.3], ddof=1)) and np.isnan(curve["sd"][1])
+
+
 # ----------------------------------------------------------------- row 13: help and README
 
 def test_help_shows_the_defaults(capsys) -> None:

@@ -136,3 +136,9 @@ def test_symlink_outside_names_the_link_and_its_target(cohort_dir: Path, tmp_pat
 def test_datasets_check_rejects_time_units_the_audit_rejects(cohort_dir: Path) -> None:
     with pytest.raises(CohortError, match="fortnights"):
         Cohort(ids=["a"], time=[1.0], event=[1], modalities={"m": np.ones((1, 1))}, time_unit="fortnights")
+
+
+@pytest.mark.parametrize("name", ["", "a\x00b", 5])
+def test_unusable_cohort_names_are_refused(name) -> None:
+    with pytest.raises(CohortError, match="cohort name"):
+        Cohort(ids=["a"], time=[1.0], event=[1], modalities={"m": np.ones((1, 1))}, name=name)

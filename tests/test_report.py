@@ -151,7 +151,7 @@ def test_null_numbers_and_missing_parts_render(tmp_path: Path) -> None:
     }}, "truth": None}
     (run / "results.json").write_text(json.dumps(results))
     page = build_report(run).read_text()
-    assert "too few events (2 &lt; 5)" in page
+    assert "Too few events (2 &lt; 5)." in page
     assert "no data in this run" in page and "No per-patient table" in page
     assert not (run / "plots" / "time_curves.png").exists()
     row = format_main_table(results).splitlines()[2]

@@ -67,6 +67,8 @@ class Cohort:
     truth: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name or any(ord(ch) < 32 for ch in self.name):
+            raise CohortError(f"cohort name {self.name!r} must be a non-empty string without control characters")
         if self.time_unit not in MONTHS_PER_TIME_UNIT:
             raise CohortError(f"cohort {self.name!r}: time unit {self.time_unit!r} is not one of "
                               f"{', '.join(MONTHS_PER_TIME_UNIT)}")

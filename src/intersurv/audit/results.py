@@ -72,8 +72,9 @@ def _time_curve(units: list[Unit]) -> dict[str, Any] | None:
     if not curves:
         return None
     values = np.array([c["intershap"] for c in curves], dtype=float)
-    return {"times": curves[0]["times"], "intershap": np.nanmean(values, axis=0).tolist(),
-            "sd": (np.nanstd(values, axis=0, ddof=1).tolist() if len(values) > 1 else None)}
+    per_time = pd.DataFrame(values)  # pandas: NaN (no RuntimeWarning) where a time has < 1 or < 2 values
+    return {"times": curves[0]["times"], "intershap": per_time.mean().tolist(),
+            "sd": (per_time.std(ddof=1).tolist() if len(values) > 1 else None)}
 
 
 def _prognostic(cohort: Cohort, rows: pd.DataFrame, settings: dict[str, Any], seed: int) -> dict[str, Any]:

@@ -46,10 +46,13 @@ def cox_fit(X: np.ndarray, t: np.ndarray, d: np.ndarray, max_iter: int = 50, tol
         S0 = R0[g] - f * D0[g]
         S1 = R1[g] - f[:, None] * D1[g]
         S2 = R2[g] - f[:, None, None] * D2[g]
-        ll = float(eta[ev_rows].sum() - np.log(S0).sum())
-        grad = x_events - (S1 / S0[:, None]).sum(axis=0)
-        m = S1 / S0[:, None]
-        hess = -((S2 / S0[:, None, None]).sum(axis=0) - np.einsum("ei,ej->ij", m, m))
+        # far from the optimum the weights can underflow to S0 = 0: the step is then rejected
+        # (non-finite log-likelihood) and halved, so numpy need not warn
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            ll = float(eta[ev_rows].sum() - np.log(S0).sum())
+            grad = x_events - (S1 / S0[:, None]).sum(axis=0)
+            m = S1 / S0[:, None]
+            hess = -((S2 / S0[:, None, None]).sum(axis=0) - np.einsum("ei,ej->ij", m, m))
         return ll, grad, hess
 
     beta = np.zeros(p)
