@@ -78,13 +78,13 @@ def test_too_few_events_is_said_truly_and_writes_nothing(tmp_path: Path, events:
 
 def test_events_needed_follow_the_protocol() -> None:
     ten = np.r_[np.ones(10), np.zeros(30)]
-    check_enough_events(ten, "holdout", test_fraction=0.2)
-    check_enough_events(ten, "cv", folds=5)
+    check_enough_events(ten, ProtocolConfig("holdout", test_fraction=0.2))
+    check_enough_events(ten, ProtocolConfig("cv", folds=5))
     with pytest.raises(IntersurvError, match="need at least 12 for 6-fold cross-validation"):
-        check_enough_events(ten, "cv", folds=6)
+        check_enough_events(ten, ProtocolConfig("cv", folds=6))
     with pytest.raises(IntersurvError, match="need at least 20 for a 0.1 hold-out"):
-        check_enough_events(ten, "holdout", test_fraction=0.1)
-    check_enough_events(ten[:6] * 0 + 1, "holdout", test_fraction=0.5)  # 2 + 2 events: enough
+        check_enough_events(ten, ProtocolConfig("holdout", test_fraction=0.1))
+    check_enough_events(np.ones(4), ProtocolConfig("holdout", test_fraction=0.5))  # 2 + 2 events: enough
 
 
 def test_in_memory_cohort_with_too_few_events_writes_nothing(tmp_path: Path) -> None:

@@ -278,13 +278,13 @@ def run_experiment(
         if cohort is None:
             raise ValueError("config.cohort is empty: pass the cohort to store in the run directory")
         config = dataclasses.replace(config, cohort=IN_RUN_COHORT)
-        check_enough_events(cohort.event, **dataclasses.asdict(config.protocol))
+        check_enough_events(cohort.event, config.protocol)
         cohort = _store_cohort(cohort, config, run_path)
     elif cohort is None:
         cohort = load_config_cohort(config, run_path)
     elif config.modalities is not None:
         cohort = cohort.select_modalities(list(config.modalities))
-    check_enough_events(cohort.event, **dataclasses.asdict(config.protocol))
+    check_enough_events(cohort.event, config.protocol)
     run = RunDir.create(run_path, config, cohort)
 
     busy = jobs * config.threads

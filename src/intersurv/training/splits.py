@@ -35,24 +35,28 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import IntersurvError
 
+if TYPE_CHECKING:
+    from .rundir import ProtocolConfig
+
 
 MIN_TEST_EVENTS = 2
 
 
-def check_enough_events(event: np.ndarray, kind: str, *, test_fraction: float = 0.2, folds: int = 5) -> None:
-    """Raise unless the cohort has enough events for the protocol (see the module docstring);
-    ``kind`` is ``"cv"`` (``folds``) or ``"holdout"`` (``test_fraction``)."""
+def check_enough_events(event: np.ndarray, protocol: "ProtocolConfig") -> None:
+    """Raise unless the cohort has enough events for the protocol (see the module docstring):
+    ``protocol.kind`` ``"cv"`` uses ``protocol.folds``, ``"holdout"`` ``protocol.test_fraction``."""
     n_events, n = int(np.sum(event)), len(event)
-    if kind == "cv":
-        need, what = MIN_TEST_EVENTS * folds, f"{folds}-fold cross-validation"
+    if protocol.kind == "cv":
+        need, what = MIN_TEST_EVENTS * protocol.folds, f"{protocol.folds}-fold cross-validation"
     else:
-        need = math.ceil(MIN_TEST_EVENTS / min(test_fraction, 1.0 - test_fraction) - 1e-9)
-        what = f"a {test_fraction:g} hold-out"
+        f = protocol.test_fraction
+        need, what = math.ceil(MIN_TEST_EVENTS / min(f, 1.0 - f) - 1e-9), f"a {f:g} hold-out"
     if n_events < need:
         raise IntersurvError(f"too few events: {n_events} events in {n} patients, need at least {need} for "
                              f"{what} ({MIN_TEST_EVENTS} per test set)")
