@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..interactions.settings import DEFAULT_EXPLAIN
+
 
 def add_audit_options(p: argparse.ArgumentParser) -> None:
     """Options shared by ``audit`` and ``demo``."""
@@ -20,12 +22,14 @@ def add_audit_options(p: argparse.ArgumentParser) -> None:
     proto = p.add_mutually_exclusive_group()
     proto.add_argument("--folds", type=int, help="k-fold cross-validation per seed")
     proto.add_argument("--holdout", type=float, metavar="FRACTION", help="hold-out test fraction per seed")
-    p.add_argument("--masker", help="mean | zero | marginal | shuffle (default mean)")
-    p.add_argument("--output", help="log_risk | risk | survival@T | rmst@TAU (default log_risk)")
-    p.add_argument("--aggregation", help="abs | paper | local_mean | swift2026 (default abs)")
+    d = DEFAULT_EXPLAIN
+    p.add_argument("--masker", help=f"mean | zero | marginal | shuffle (default {d.masker})")
+    p.add_argument("--output", help=f"log_risk | risk | survival@T | rmst@TAU (default {d.output})")
+    p.add_argument("--aggregation", help=f"abs | paper | local_mean | swift2026 (default {d.aggregation})")
     p.add_argument("--null-refits", type=int, metavar="R",
                    help="refit every fusion model R times on outcomes without interaction and report its "
-                        "InterSHAP beyond that additive null (default 0: off; costs R trainings per unit)")
+                        f"InterSHAP beyond that additive null (default {d.null_refits}: off; costs R trainings "
+                        "per unit)")
     p.add_argument("--max-epochs", type=int, help="maximum training epochs")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="any other keyword argument of intersurv.fit (repeatable)")
@@ -44,8 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def resolve_audit(args: argparse.Namespace, base: dict | None = None):  # type: ignore[no-untyped-def]
     """The audit's ExperimentConfig and cohort from defaults, ``base``, --config and the options."""
     from ..audit.config import audit_config
-    from ..datasets import load_cohort
-    from ..training.rundir import resolve_cohort_source
+    from ..datasets import load_cohort, resolve_cohort_source
     from .train import resolve_options
 
     data = resolve_options(args, base, default_seeds=None, required=("cohort",))
