@@ -204,8 +204,12 @@ def test_the_corrected_command_runs_in_the_same_out(tmp_path) -> None:
     assert main([*base, "--param", "reduce=atuo"]) == 2
     assert main([*base, "--folds", "100"]) == 2
     assert main([*base, "--param", "reduce=auto"]) == 0
-    recorded = json.loads((out / "config.json").read_text())["experiment"]["train"]
-    assert recorded == {**DEFAULT_TRAIN.options(), "max_epochs": 2, "reduce": "auto"}
+    raw = json.loads((out / "config.json").read_text())
+    assert raw["experiment"]["train"] == {**DEFAULT_TRAIN.options(), "max_epochs": 2, "reduce": "auto"}
+    # a run made under another default of lr is not resumed as if it were this one
+    raw["experiment"]["train"]["lr"] = 0.01
+    (out / "config.json").write_text(json.dumps(raw))
+    assert main([*base, "--param", "reduce=auto"]) == 2
 
 
 def test_run_experiment_checks_the_in_memory_cohort_before_storing_it(tmp_path) -> None:
