@@ -16,7 +16,9 @@ unit's training patients with that seed). A unit
    into the result and which may write more files into the unit directory,
 5. writes ``result.json`` atomically, last: the unit is done iff it exists.
 
-:func:`run_experiment` skips done units and restarts unfinished ones from an
+:func:`run_experiment` first checks the whole grid against the cohort
+(:func:`check_experiment`), so a configuration that cannot run writes nothing;
+it skips done units and restarts unfinished ones from an
 empty directory, so re-running an interrupted command resumes it; results do not
 depend on ``jobs`` or on which units ran before.
 """
