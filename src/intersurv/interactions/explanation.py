@@ -174,12 +174,12 @@ class Explanation:
         """Percentile bootstrap CIs over patients of the global numbers.
 
         ``n_boot`` replicates (default: the explanation's ``bootstrap``, else
-        200) resample the N patients with replacement. Returns ``[low, high]``
+        ``ExplainSettings.bootstrap``) resample the N patients with replacement. Returns ``[low, high]``
         for ``"intershap"``, each of ``"shares"``, each variance-decomposition
         share (``"variance_shares"``, and ``"variance_interaction_share"``), and,
         when times and events are known, ``"c_index"``, ``"additive_c_index"`` and their ``"difference"``.
         """
-        n_boot = n_boot if n_boot is not None else (self.bootstrap or 200)
+        n_boot = n_boot if n_boot is not None else (self.bootstrap or DEFAULT_EXPLAIN.bootstrap)
         if n_boot < 1 or not 0 < level < 1:
             raise IntersurvError(f"bootstrap needs n_boot >= 1 and 0 < level < 1, got {n_boot} and {level}")
         rng = np.random.default_rng(self.seed if seed is None else seed)
