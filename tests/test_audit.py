@@ -115,7 +115,7 @@ def test_bad_config_is_a_one_line_error(tmp_path: Path, capsys) -> None:
     cfg.write_text('cohort = "breast-cancer"\n[explain]\nmasker = "median"\n')
     assert main(["audit", "--config", str(cfg), "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "explain.masker 'median'" in err[0]
+    assert len(err) == 1 and "[explain]: masker 'median'" in err[0]
     assert not (tmp_path / "r").exists()
 
 

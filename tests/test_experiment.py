@@ -22,6 +22,7 @@ from intersurv.cohort import Cohort
 from intersurv.errors import IntersurvError
 from intersurv.training.experiment import UnitContext, run_experiment
 from intersurv.training.rundir import ExperimentConfig, ProtocolConfig, RunDir, cohort_fingerprint
+from intersurv.training.settings import TrainSettings
 from intersurv.training.splits import holdout_split, kfold_splits
 
 TRAIN = {"max_epochs": 4, "patience": 2}
@@ -246,7 +247,7 @@ patience = 1
     assert main(["train", "--config", str(cfg), "--holdout", "0.3", "--param", "hidden=8", "--out", str(run)]) == 0
     config = RunDir(run).config
     assert config.protocol.kind == "holdout" and config.protocol.test_fraction == 0.3
-    assert config.seeds == (1,) and config.train == {"max_epochs": 2, "patience": 1, "hidden": 8}
+    assert config.seeds == (1,) and config.train == TrainSettings(max_epochs=2, patience=1, hyper={"hidden": 8})
     assert [u.name for u in RunDir(run).finished_units()] == ["late_s1_f0"]
     cfg.write_text(cfg.read_text() + "[explain]\nmasker = 'mean'\n")
     assert main(["train", "--config", str(cfg), "--out", str(tmp_path / "run2")]) == 2

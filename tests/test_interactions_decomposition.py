@@ -25,7 +25,7 @@ def _v(values: np.ndarray, subset: set[int] | tuple[int, ...]) -> np.ndarray:
 
 
 def _sii_by_definition(values: np.ndarray, i: int, j: int, n_mod: int) -> np.ndarray:
-    """SII_ij = sum_{S in M minus ij} |S|!(M-|S|-2)!/(M-1)! D_ij(S) (DESIGN.md section 2)."""
+    """SII_ij = sum_{S in M minus ij} |S|!(M-|S|-2)!/(M-1)! D_ij(S) (docs/design.md section 2)."""
     others = [k for k in range(n_mod) if k not in (i, j)]
     total = np.zeros(values.shape[0])
     for size in range(len(others) + 1):

@@ -24,7 +24,9 @@ their modalities and draws new outcomes:
 * observed time ``min(T, C)``, event ``1{T <= C}``.
 
 The architecture is refitted on every null cohort with the unit's training
-settings (seed ``10000 (r + 1) + unit seed`` for null cohort r) and explained
+settings (seed ``derive_seed(NULL_REFIT, unit seed, fold, r)`` for null cohort r,
+:mod:`intersurv.seeds`; the outcomes are drawn with ``derive_seed(NULL_OUTCOMES,
+unit seed, fold)``) and explained
 on the unit's test patients exactly like the unit's model. The truth of a
 null cohort is additive by construction, so its InterSHAP is the
 architecture's bias plus noise. Reported per unit: the R null InterSHAPs,
@@ -44,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..cohort import Cohort
+from ..seeds import NULL_OUTCOMES, NULL_REFIT, derive_seed
 
 #: InterSHAP differences below this are float32 rounding of the models, not evidence.
 TIE = 1e-6
@@ -51,6 +54,7 @@ TIE = 1e-6
 log = logging.getLogger("intersurv")
 
 if TYPE_CHECKING:
+    from ..interactions.settings import ExplainSettings
     from ..survival import BreslowBaseline
     from ..training.experiment import UnitContext
 
@@ -81,25 +85,25 @@ def draw_additive_null(log_risk: np.ndarray, baseline: "BreslowBaseline", time: 
     return np.where(observed == 1, t_event, t_cens), observed
 
 
-def additive_null(ctx: "UnitContext", explain_kw: dict[str, Any], settings: dict[str, Any],
+def additive_null(ctx: "UnitContext", explain_kw: dict[str, Any], settings: "ExplainSettings",
                   observed: float) -> dict[str, Any]:
-    """The unit's additive null (module docstring): ``settings["null_refits"]`` null InterSHAPs and their
+    """The unit's additive null (module docstring): ``settings.null_refits`` null InterSHAPs and their
     summary. ``explain_kw`` are the reference, masker, background and seed the unit was explained with."""
     from ..interactions import explain
     from ..training import fit
 
-    refits = settings["null_refits"]
+    refits = settings.null_refits
     fitted = ctx.cohort.subset(ctx.split.train)
     f_add = explain(ctx.model, fitted, output="log_risk", **explain_kw).additive_projection()
-    rng = np.random.default_rng([ctx.seed, ctx.fold, 0xADD])
+    rng = np.random.default_rng(derive_seed(NULL_OUTCOMES, ctx.seed, ctx.fold))
     start = _time.perf_counter()
     values = []
     for r in range(refits):
         time, event = draw_additive_null(f_add, ctx.model.baseline, fitted.time, fitted.event, rng)
         null = Cohort(ids=fitted.ids, time=time, event=event, modalities=fitted.modalities, group=fitted.group,
                       name=f"{ctx.cohort.name} additive null {r + 1}")
-        model = fit(null, ctx.arch, seed=10_000 * (r + 1) + ctx.seed, **ctx.config.train)
-        exp = explain(model, ctx.test, output=settings["output"], aggregation=settings["aggregation"], **explain_kw)
+        model = fit(null, ctx.arch, seed=derive_seed(NULL_REFIT, ctx.seed, ctx.fold, r), **ctx.config.train.to_dict())
+        exp = explain(model, ctx.test, output=settings.output, aggregation=settings.aggregation, **explain_kw)
         values.append(exp.score())
     arr = np.asarray(values, dtype=np.float64)
     out = {

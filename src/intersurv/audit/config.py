@@ -1,7 +1,7 @@
 """The audit's configuration: an experiment config plus explain and prognostic settings.
 
 Every option has a default; a TOML file (``--config``) may set any of them.
-Its keys are those of :class:`intersurv.training.rundir.ExperimentConfig`
+Its keys are those of :class:`intersurv.training.config.ExperimentConfig`
 (see ``intersurv train --help``) plus two tables::
 
     cohort = "glioma-sim"
@@ -30,8 +30,12 @@ Its keys are those of :class:`intersurv.training.rundir.ExperimentConfig`
     permutations = 200
 
 ``"unimodal"`` in ``architectures`` expands to ``unimodal:<m>`` for every
-modality. The explain and prognostic settings are stored in the experiment
-config's ``extra``, so a run directory records them and resumes only with them.
+modality. The defaults and checks of ``[train]`` are those of
+:class:`intersurv.training.settings.TrainSettings`, of ``[explain]`` those of
+:class:`intersurv.interactions.settings.ExplainSettings` (the values above
+are the defaults). The explain and prognostic settings are stored, every
+default resolved, in the experiment config's ``extra``, so a run directory
+records them and resumes only with them.
 """
 
 from __future__ import annotations
@@ -39,57 +43,44 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import IntersurvError
-from ..training.rundir import ExperimentConfig
+from ..interactions.settings import ExplainSettings
+from ..training.config import ExperimentConfig, expand_architectures
 
 DEFAULT_ARCHITECTURES = ["unimodal", "early", "late", "cross_attention", "bilinear", "gated", "kronecker"]
 DEFAULT_SEEDS = [0, 1, 2, 3, 4]
-EXPLAIN_DEFAULTS: dict[str, Any] = {
-    "masker": "mean", "output": "log_risk", "aggregation": "abs", "background": 100, "bootstrap": 200,
-    "time_points": 9, "null_refits": 0,
-}
 PROGNOSTIC_DEFAULTS: dict[str, Any] = {"bootstrap": 200, "permutations": 200}
 
 
-def _section(data: dict[str, Any], name: str, defaults: dict[str, Any], source: str) -> dict[str, Any]:
-    given = data.pop(name, {})
+def _prognostic(data: dict[str, Any], source: str) -> dict[str, Any]:
+    given = data.pop("prognostic", {})
     if not isinstance(given, dict):
-        raise IntersurvError(f"{source}: [{name}] must be a table")
-    unknown = sorted(set(given) - set(defaults))
+        raise IntersurvError(f"{source}: [prognostic] must be a table")
+    unknown = sorted(set(given) - set(PROGNOSTIC_DEFAULTS))
     if unknown:
-        raise IntersurvError(f"{source}: unknown key {name}.{unknown[0]} (known: {', '.join(defaults)})")
-    return {**defaults, **given}
-
-
-def _check_explain(settings: dict[str, Any], n_modalities: int, source: str) -> None:
-    from ..interactions import AGGREGATIONS, MASKERS
-    from ..interactions.aggregation import check_aggregation
-    from ..interactions.outputs import parse_output
-
-    if settings["masker"] not in MASKERS:
-        raise IntersurvError(f"{source}: explain.masker {settings['masker']!r} is not one of {', '.join(MASKERS)}")
-    if settings["aggregation"] not in AGGREGATIONS:
-        raise IntersurvError(
-            f"{source}: explain.aggregation {settings['aggregation']!r} is not one of {', '.join(AGGREGATIONS)}")
-    check_aggregation(settings["aggregation"], n_modalities)
-    parse_output(settings["output"])
-    for key in ("background", "bootstrap", "time_points", "null_refits"):
-        if not isinstance(settings[key], int) or settings[key] < 0:
-            raise IntersurvError(f"{source}: explain.{key} must be an integer >= 0, not {settings[key]!r}")
+        raise IntersurvError(f"{source}: unknown key prognostic.{unknown[0]} "
+                             f"(known: {', '.join(PROGNOSTIC_DEFAULTS)})")
+    out = {**PROGNOSTIC_DEFAULTS, **given}
+    for key, value in out.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise IntersurvError(f"{source}: prognostic.{key} must be an integer >= 0, not {value!r}")
+    return out
 
 
 def audit_config(data: dict[str, Any], modalities: list[str], *, source: str = "options") -> ExperimentConfig:
     """The experiment config of an audit from a (TOML-shaped) dict and the cohort's modalities."""
     data = dict(data)
-    explain = _section(data, "explain", EXPLAIN_DEFAULTS, source)
-    prognostic = _section(data, "prognostic", PROGNOSTIC_DEFAULTS, source)
     mods = list(data.get("modalities") or modalities)
     if len(mods) < 2:
         raise IntersurvError(f"{source}: the audit needs at least 2 modalities, the cohort has {mods}")
-    _check_explain(explain, len(mods), source)
-    archs: list[str] = []
-    for a in data.get("architectures") or DEFAULT_ARCHITECTURES:
-        archs += [f"unimodal:{m}" for m in mods] if a == "unimodal" else [a]
-    data["architectures"] = archs
+    explain = ExplainSettings.from_dict(data.pop("explain", {}), source=f"{source}: [explain]")
+    explain.check_modalities(len(mods))
+    prognostic = _prognostic(data, source)
+    data["architectures"] = expand_architectures(data.get("architectures") or DEFAULT_ARCHITECTURES, mods)
     data.setdefault("seeds", list(DEFAULT_SEEDS))
-    data["extra"] = {"explain": explain, "prognostic": prognostic}
+    data["extra"] = {"explain": explain.to_dict(), "prognostic": prognostic}
     return ExperimentConfig.from_dict(data, source=source)
+
+
+def explain_settings(config: ExperimentConfig) -> ExplainSettings:
+    """The explanation settings an audit's config records (``extra["explain"]``)."""
+    return ExplainSettings.from_dict(config.extra["explain"], source="config.json: [explain]")

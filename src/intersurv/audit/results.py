@@ -20,8 +20,13 @@ import pandas as pd
 
 from .. import __version__
 from ..cohort import Cohort
+from ..interactions.settings import ExplainSettings
+from ..interactions.table import FILE_NAME, coalition_values, read_explanation, read_interactions
+from ..positions import positions
+from ..seeds import RESULTS, derive_seed
 from ..training.experiment import across_label, summarise
 from ..training.rundir import RunDir, Unit
+from .config import explain_settings
 
 
 def _metric_keys(units: list[Unit]) -> list[str]:
@@ -31,38 +36,24 @@ def _metric_keys(units: list[Unit]) -> list[str]:
     return keys
 
 
-def _pooled_explanation(units: list[Unit], modalities: list[str], settings: dict[str, Any]):
-    from ..interactions import Explanation
-
-    frames = [pd.read_csv(u.path / "interactions.csv", dtype={"patient_id": str}) for u in units]
-    frame = pd.concat(frames, ignore_index=True)
-    vcols = [c for c in frame.columns if c.startswith("v:")]
-    exp = Explanation(frame[vcols].to_numpy(), modalities, masker=settings["masker"], output=settings["output"],
-                      aggregation=settings["aggregation"], background=settings["background"],
-                      bootstrap=settings["bootstrap"], ids=frame["patient_id"].to_numpy(),
-                      time=frame["time"].to_numpy(), event=frame["event"].to_numpy())
-    return exp, frames
-
-
-def _mean_score_ci(frames: list[pd.DataFrame], modalities: list[str], settings: dict[str, Any],
+def _mean_score_ci(frames: list[pd.DataFrame], modalities: list[str], settings: ExplainSettings,
                    seed: int) -> list[float]:
     """95 % percentile bootstrap CI of the mean over units of the unit InterSHAP scores
     (``frames``: each unit's interactions.csv)."""
     from ..interactions import Explanation
     from ..interactions.aggregation import shares
 
-    n_boot = settings["bootstrap"]
+    n_boot = settings.bootstrap
     if n_boot < 1:
         return [float("nan"), float("nan")]
     rng = np.random.default_rng(seed)
     total = np.zeros(n_boot)
     for frame in frames:
-        values = frame[[c for c in frame.columns if c.startswith("v:")]].to_numpy()
-        exp = Explanation(values, modalities, aggregation=settings["aggregation"])
+        exp = Explanation(coalition_values(frame), modalities, aggregation=settings.aggregation)
         n = exp.n_patients
         weights = np.zeros((n_boot, n))
         np.add.at(weights, (np.arange(n_boot)[:, None], rng.integers(n, size=(n_boot, n))), 1.0)
-        total += shares(exp.matrix, settings["aggregation"], shapley=exp.shapley, weights=weights)[:, -1]
+        total += shares(exp.matrix, settings.aggregation, shapley=exp.shapley, weights=weights)[:, -1]
     mean = total / len(frames)
     return [float(v) for v in np.nanquantile(mean, [0.025, 0.975])]
 
@@ -81,8 +72,7 @@ def _prognostic(cohort: Cohort, rows: pd.DataFrame, settings: dict[str, Any], se
     from ..analysis import prognostic_analysis
 
     per_patient = rows.groupby("patient_id")[["local_intershap", "log_risk"]].mean()
-    index = pd.Series(np.arange(cohort.n_patients), index=cohort.ids)
-    pos = index.loc[per_patient.index].to_numpy()
+    pos = positions(cohort.ids, per_patient.index, what="patient")
     covariates = None
     if cohort.covariates is not None and cohort.covariates.shape[1]:
         covariates = cohort.covariates.iloc[pos].reset_index(drop=True)
@@ -95,11 +85,11 @@ def _prognostic(cohort: Cohort, rows: pd.DataFrame, settings: dict[str, Any], se
 
 
 def _patient_rows(unit: Unit, frame: pd.DataFrame, cohort: Cohort, modalities: list[str]) -> pd.DataFrame:
-    group = pd.Series(cohort.group if cohort.group is not None else [""] * cohort.n_patients, index=cohort.ids)
+    pos = positions(cohort.ids, frame["patient_id"], what=f"{unit.path / FILE_NAME}: patient")
     rows = pd.DataFrame({
         "arch": unit.arch, "seed": unit.seed, "fold": unit.fold, "patient_id": frame["patient_id"],
         "time": frame["time"], "event": frame["event"],
-        "group": group.loc[frame["patient_id"].to_numpy()].to_numpy(),
+        "group": cohort.group[pos] if cohort.group is not None else "",
         "log_risk": frame["output"], "local_intershap": frame["local_intershap"],
         "additive_log_risk": frame["additive"],
     })
@@ -124,12 +114,12 @@ def _additive_null(units: list[Unit], across: str) -> dict[str, Any] | None:
     }
 
 
-def _truth_summary(cohort: Cohort, units: list[Unit], settings: dict[str, Any]) -> dict[str, Any] | None:
+def _truth_summary(cohort: Cohort, units: list[Unit], settings: ExplainSettings) -> dict[str, Any] | None:
     truth = cohort.truth
     if truth is None:
         return None
-    out: dict[str, Any] = {"masker": settings["masker"], "aggregation": settings["aggregation"],
-                           "output": settings["output"], "scenario": truth.get("scenario"),
+    out: dict[str, Any] = {"masker": settings.masker, "aggregation": settings.aggregation,
+                           "output": settings.output, "scenario": truth.get("scenario"),
                            "params": truth.get("params")}
     on_test = [u.result["interaction"]["truth"] for u in units if u.result["interaction"].get("truth")]
     if on_test:
@@ -142,10 +132,10 @@ def _truth_summary(cohort: Cohort, units: list[Unit], settings: dict[str, Any]) 
         out["shares"] = {k: float(np.mean([t["shares"][k] for t in same])) for k in same[0]["shares"]}
         out["definition"] = ("true log-risk explained on each unit's test patients with its training patients "
                              f"as reference; mean across {across_label(units[0].run.config)}")
-    cohort_level = truth.get("interaction", {}).get(settings["masker"])
+    cohort_level = truth.get("interaction", {}).get(settings.masker)
     if cohort_level:
-        out["whole_cohort"] = {"intershap": cohort_level["intershap"].get(settings["aggregation"]),
-                               "shares": cohort_level["shares"].get(settings["aggregation"])}
+        out["whole_cohort"] = {"intershap": cohort_level["intershap"].get(settings.aggregation),
+                               "shares": cohort_level["shares"].get(settings.aggregation)}
         out.setdefault("intershap", out["whole_cohort"]["intershap"])
         out.setdefault("shares", out["whole_cohort"]["shares"])
     return out
@@ -154,8 +144,9 @@ def _truth_summary(cohort: Cohort, units: list[Unit], settings: dict[str, Any]) 
 def build_results(run: RunDir, cohort: Cohort) -> tuple[dict[str, Any], pd.DataFrame]:
     """The results dict (schema in docs/results.md) and the per-patient table."""
     config = run.config
-    settings = config.extra["explain"]
+    settings = explain_settings(config)
     prog_settings = config.extra["prognostic"]
+    seed = derive_seed(RESULTS, *config.seeds)
     modalities = cohort.modality_names
     across = across_label(config)
     units = [u for u in run.units() if u.done]
@@ -166,13 +157,14 @@ def build_results(run: RunDir, cohort: Cohort) -> tuple[dict[str, Any], pd.DataF
         if not mine:
             continue
         metrics = {k: summarise([u.result["metrics"].get(k) for u in mine], across) for k in _metric_keys(mine)}
-        exp, frames = _pooled_explanation(mine, modalities, settings)
+        frames = [read_interactions(u.path / FILE_NAME, len(modalities)) for u in mine]
+        exp = read_explanation(frames, modalities, settings)
         rows = pd.concat([_patient_rows(u, f, cohort, modalities) for u, f in zip(mine, frames)], ignore_index=True)
         patient_tables.append(rows)
-        ci = exp.bootstrap_ci(seed=min(config.seeds))
+        ci = exp.bootstrap_ci(seed=seed)
         intershap = summarise([u.result["interaction"]["intershap"] for u in mine], across)
-        intershap.update(ci=_mean_score_ci(frames, modalities, settings, min(config.seeds)), pooled=exp.score(),
-                         aggregation=settings["aggregation"], masker=settings["masker"], output=settings["output"],
+        intershap.update(ci=_mean_score_ci(frames, modalities, settings, seed), pooled=exp.score(),
+                         aggregation=settings.aggregation, masker=settings.masker, output=settings.output,
                          ci_method="percentile bootstrap over test patients (within each unit) of the mean")
         archs[arch] = {
             "params": mine[0].result["n_params"],
@@ -191,13 +183,13 @@ def build_results(run: RunDir, cohort: Cohort) -> tuple[dict[str, Any], pd.DataF
             "additive_null": _additive_null(mine, across),
             "truth_on_test": summarise([(u.result["interaction"].get("truth") or {}).get("intershap")
                                         for u in mine], across),
-            "prognostic": _prognostic(cohort, rows, prog_settings, min(config.seeds)),
+            "prognostic": _prognostic(cohort, rows, prog_settings, seed),
             "time_curve": _time_curve(mine),
         }
     proto = config.protocol
-    protocol = {"kind": proto.kind, "seeds": list(config.seeds), "val_fraction": config.train.get("val_fraction", 0.2),
+    protocol = {"kind": proto.kind, "seeds": list(config.seeds), "val_fraction": config.train.val_fraction,
                 **({"folds": proto.folds} if proto.kind == "cv" else {"test_fraction": proto.test_fraction}),
-                **settings, "prognostic": prog_settings, "train": config.train,
+                **settings.to_dict(), "prognostic": prog_settings, "train": config.train.to_dict(),
                 "horizons": sorted({h for u in units for h in u.result["horizons"]}),
                 "spread": f"mean ± sample sd across {across}"}
     results = {

@@ -8,7 +8,8 @@ from typing import Any
 
 from ..cohort import Cohort
 from ..io.atomic import write_json_atomic, write_text_atomic
-from ..training.rundir import ExperimentConfig, RunDir
+from ..training.config import ExperimentConfig
+from ..training.rundir import RunDir
 
 log = logging.getLogger("intersurv")
 

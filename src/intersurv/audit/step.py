@@ -3,13 +3,13 @@
 Runs inside :func:`intersurv.training.experiment.run_experiment` for every
 (architecture, seed, fold), in whatever process trains the unit. The reference
 set of the maskers is the patients the unit's model was fitted on (:func:`training_reference`),
-never the test patients being explained. Writes ``interactions.csv`` (one row
-per test patient: the :meth:`Explanation.to_frame` columns plus the raw
-coalition values ``v:<coalition>``) and returns the unit's interaction numbers
+never the test patients being explained. Writes ``interactions.csv``
+(:mod:`intersurv.interactions.table`: one row per test patient, with the raw
+coalition values) and returns the unit's interaction numbers
 for ``result.json``. With ``null_refits`` > 0 a fusion model also gets its
 additive null (:mod:`intersurv.audit.additive_null`). On a simulated cohort
 the true log-risk is explained the same way (same patients, same reference,
-same masker), so the comparison with the truth is like for like.
+same masker, same derived seed), so the comparison with the truth is like for like.
 """
 
 from __future__ import annotations
@@ -18,10 +18,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from ..io.atomic import write_text_atomic
+from ..interactions.settings import ExplainSettings
+from ..interactions.table import FILE_NAME, write_interactions
+from ..positions import positions
+from ..seeds import EXPLAIN, derive_seed
 from ..training.experiment import UnitContext
+from .config import explain_settings
 
 
 def time_grid(time: np.ndarray, event: np.ndarray, n_points: int) -> list[float]:
@@ -52,31 +55,32 @@ class OverAllModalities:
 
 def training_reference(ctx: UnitContext) -> dict[str, np.ndarray]:
     """Every modality of the patients the unit's model was fitted on (its ``train_ids``)."""
-    index = pd.Series(np.arange(ctx.cohort.n_patients), index=ctx.cohort.ids)
-    pos = index.loc[list(ctx.model.train_ids)].to_numpy()
+    pos = positions(ctx.cohort.ids, ctx.model.train_ids, what="training patient")
     return {m: x[pos] for m, x in ctx.cohort.modalities.items()}
+
+
+def explain_kwargs(ctx: UnitContext, settings: ExplainSettings) -> dict[str, Any]:
+    """How every model of the unit is explained: its reference set, masker, K and derived seed."""
+    return dict(reference=training_reference(ctx), masker=settings.masker, background=settings.background,
+                seed=derive_seed(EXPLAIN, ctx.seed, ctx.fold))
 
 
 def audit_step(ctx: UnitContext) -> dict[str, Any]:
     from ..interactions import explain, interaction_over_time
 
-    settings = ctx.config.extra["explain"]
+    settings = explain_settings(ctx.config)
     test = ctx.test
     model = OverAllModalities(ctx.model, ctx.cohort.modality_names)
-    kw = dict(reference=training_reference(ctx), masker=settings["masker"], background=settings["background"],
-              seed=ctx.seed)
-    exp = explain(model, test, output=settings["output"], aggregation=settings["aggregation"], **kw)
-    frame = exp.to_frame()
-    for c, label in enumerate(exp.coalitions):
-        frame[f"v:{label}"] = exp.coalition_values[:, c]
-    write_text_atomic(ctx.path / "interactions.csv", frame.to_csv(index=False))
+    kw = explain_kwargs(ctx, settings)
+    exp = explain(model, test, output=settings.output, aggregation=settings.aggregation, **kw)
+    write_interactions(ctx.path / FILE_NAME, exp)
 
-    grid = time_grid(ctx.cohort.time, ctx.cohort.event, settings["time_points"])
-    curve = (interaction_over_time(model, test, grid, aggregation=settings["aggregation"], **kw)
+    grid = time_grid(ctx.cohort.time, ctx.cohort.event, settings.time_points)
+    curve = (interaction_over_time(model, test, grid, aggregation=settings.aggregation, **kw)
              if grid else None)
     cost = exp.cost_of_additivity()
     null = None
-    if settings.get("null_refits", 0) and len(ctx.model.modalities) > 1:
+    if settings.null_refits and len(ctx.model.modalities) > 1:
         from .additive_null import additive_null
 
         null = additive_null(ctx, kw, settings, exp.score())
@@ -93,10 +97,10 @@ def audit_step(ctx: UnitContext) -> dict[str, Any]:
         "time_curve": None if curve is None else {
             "times": curve["time"].tolist(), "intershap": curve["intershap"].tolist()},
     }
-    if ctx.cohort.truth is not None and "log_risk" in ctx.cohort.truth and settings["output"] in ("log_risk", "risk"):
-        from ..datasets.simulate import TrueLogRisk
+    if ctx.cohort.truth is not None and "log_risk" in ctx.cohort.truth and settings.output in ("log_risk", "risk"):
+        from ..datasets.truth import TrueLogRisk
 
-        true_exp = explain(TrueLogRisk(ctx.cohort.truth), test, output=settings["output"],
-                           aggregation=settings["aggregation"], **kw)
+        true_exp = explain(TrueLogRisk(ctx.cohort.truth), test, output=settings.output,
+                           aggregation=settings.aggregation, **kw)
         out["interaction"]["truth"] = {"intershap": true_exp.score(), "shares": true_exp.shares()}
     return out

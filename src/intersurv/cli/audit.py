@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..interactions.settings import DEFAULT_EXPLAIN
+
 
 def add_audit_options(p: argparse.ArgumentParser, seeds_default: str = "5 (seeds 0-4)") -> None:
     """Options shared by ``audit`` and ``demo`` (whose seeds default differs)."""
@@ -19,16 +21,17 @@ def add_audit_options(p: argparse.ArgumentParser, seeds_default: str = "5 (seeds
                                   "unimodal,early,late,cross_attention,bilinear,gated,kronecker)")
     p.add_argument("--seeds", help=f"a count (3 = seeds 0,1,2) or a comma list (0,5,7); default {seeds_default}")
     proto = p.add_mutually_exclusive_group()
-    proto.add_argument("--folds", type=int, help="k-fold cross-validation per seed (default: hold-out)")
-    proto.add_argument("--holdout", type=float, metavar="FRACTION",
-                       help="hold-out test fraction per seed (default 0.2)")
-    p.add_argument("--masker", help="mean | zero | marginal | shuffle (default mean)")
-    p.add_argument("--output", help="log_risk | risk | survival@T | rmst@TAU (default log_risk)")
-    p.add_argument("--aggregation", help="abs | paper | local_mean | swift2026 (default abs)")
+    proto.add_argument("--folds", type=int, help="k-fold cross-validation per seed")
+    proto.add_argument("--holdout", type=float, metavar="FRACTION", help="hold-out test fraction per seed")
+    d = DEFAULT_EXPLAIN
+    p.add_argument("--masker", help=f"mean | zero | marginal | shuffle (default {d.masker})")
+    p.add_argument("--output", help=f"log_risk | risk | survival@T | rmst@TAU (default {d.output})")
+    p.add_argument("--aggregation", help=f"abs | paper | local_mean | swift2026 (default {d.aggregation})")
     p.add_argument("--null-refits", type=int, metavar="R",
                    help="refit every fusion model R times on outcomes without interaction and report its "
-                        "InterSHAP beyond that additive null (default 0: off; costs R trainings per unit)")
-    p.add_argument("--max-epochs", type=int, help="maximum training epochs (default 200)")
+                        f"InterSHAP beyond that additive null (default {d.null_refits}: off; costs R trainings "
+                        "per unit)")
+    p.add_argument("--max-epochs", type=int, help="maximum training epochs")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="any other keyword argument of intersurv.fit (repeatable)")
     p.add_argument("--jobs", type=int, default=1,
@@ -47,9 +50,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def resolve_audit(args: argparse.Namespace, base: dict | None = None):  # type: ignore[no-untyped-def]
     """The audit's ExperimentConfig and cohort from defaults, ``base``, --config and the options."""
     from ..audit.config import audit_config
-    from ..datasets import load_cohort
+    from ..datasets import load_cohort, resolve_cohort_source
     from ..io.outdir import refuse_inside_cohort
-    from ..training.rundir import resolve_cohort_source
     from .train import resolve_options
 
     data = resolve_options(args, base, default_seeds=None, required=("cohort",))

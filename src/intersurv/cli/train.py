@@ -1,7 +1,7 @@
 """``intersurv train``: architectures x seeds x folds into a resumable run directory.
 
 Options override a ``--config`` TOML file, whose keys are those of
-:class:`intersurv.training.rundir.ExperimentConfig`::
+:class:`intersurv.training.config.ExperimentConfig`::
 
     cohort = "glioma-sim"
     architectures = ["unimodal", "late", "early"]   # "unimodal" = one per modality
@@ -9,7 +9,7 @@ Options override a ``--config`` TOML file, whose keys are those of
     [protocol]
     kind = "cv"            # or "holdout"
     folds = 5              # test_fraction = 0.2 for holdout
-    [train]                # keyword arguments of intersurv.fit
+    [train]                # keyword arguments of intersurv.fit (intersurv.training.settings)
     max_epochs = 100
 
 Re-running the same command resumes; ``intersurv train --out RUN`` alone resumes
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..cohort import Cohort
-    from ..training.rundir import ExperimentConfig
+    from ..training.config import ExperimentConfig
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -148,10 +148,11 @@ def resolve_options(args: argparse.Namespace, base: dict[str, Any] | None = None
 def _train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..datasets import load_cohort
+    from ..datasets import load_cohort, resolve_cohort_source
     from ..io.outdir import refuse_inside_cohort
+    from ..training.config import ExperimentConfig, expand_architectures
     from ..training.experiment import run_experiment, summary_table
-    from ..training.rundir import ExperimentConfig, RunDir, resolve_cohort_source
+    from ..training.rundir import RunDir
 
     out = Path(args.out)
     nothing_given = not (args.config or args.cohort or args.arch)
@@ -163,11 +164,8 @@ def _train(args: argparse.Namespace) -> int:
         data["cohort"] = resolve_cohort_source(str(data["cohort"]))
         refuse_inside_cohort(out, data["cohort"])
         cohort = load_cohort(data["cohort"], drop_incomplete=bool(data.get("drop_incomplete", False)))
-        mods = data.get("modalities") or cohort.modality_names
-        archs: list[str] = []
-        for a in data["architectures"]:
-            archs += [f"unimodal:{m}" for m in mods] if a == "unimodal" else [a]
-        data["architectures"] = archs
+        data["architectures"] = expand_architectures(data["architectures"],
+                                                     data.get("modalities") or cohort.modality_names)
         config = ExperimentConfig.from_dict(data, source=args.config or "options")
     units = run_experiment(config, out, cohort=cohort, jobs=args.jobs)
     print(format_table(summary_table(units, "c_harrell"), summary_table(units, "c_uno"), config))

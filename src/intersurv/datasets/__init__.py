@@ -60,10 +60,25 @@ def list_datasets() -> list[BuiltinDataset]:
     return list(BUILTINS.values())
 
 
+def resolve_cohort_source(source: str | Path, *, relative_to: str | Path | None = None) -> str:
+    """What ``source`` names: a built-in cohort's name as is, else a path made absolute.
+
+    A relative path is relative to ``relative_to`` (default: the working
+    directory); an existing path wins over a built-in of the same name. This is
+    the one place that decides "built-in name or path".
+    """
+    key = str(source)
+    base = Path(relative_to) if relative_to is not None else Path.cwd()
+    path = base / Path(key).expanduser()
+    if key in BUILTINS and not path.exists():
+        return key
+    return str(path.resolve())
+
+
 def load_cohort(source: str | Path, *, drop_incomplete: bool = False) -> Cohort:
     """Load a cohort from a built-in name (see ``intersurv datasets list``) or a cohort directory."""
-    key = str(source)
-    if key in BUILTINS and not Path(key).exists():
+    key = resolve_cohort_source(source)
+    if key in BUILTINS:
         return BUILTINS[key].load()
     path = Path(source)
     if path.is_dir():

@@ -49,36 +49,23 @@ months (``lam`` puts the median of a patient with ``h = 0`` at
 deterministically so that exactly ``round(event_rate * n)`` deaths are
 observed.
 
-**Ground-truth InterSHAP.** ``truth["interaction"][masker]`` is what
-:func:`intersurv.explain` gives for the true log-risk with ``output =
-"log_risk"`` and ``reference =`` the whole simulated cohort, for the maskers
-``mean`` (the audit's default) and ``marginal`` (with *every* patient as
-background: the exact interventional expectation over the cohort, no
-sampling; above 2000 patients, a seeded random 2000 of them): the global
-InterSHAP under each aggregation, the modality shares, and the variance
-decomposition. The reference is the whole cohort because the truth is a
-property of the cohort, not of one split; ``log_risk`` is the additive scale
-of a Cox model, on which the cross term is the only non-additive part of
-``h``. An audit explains a subset (test patients, training patients as
-reference), whose InterSHAP differs from the cohort's by sampling error
-(several points on ~100 patients: the cross term is a heavy-tailed product);
-the truth on exactly those patients is
-``explain(TrueLogRisk(cohort.truth), X_test, reference=X_train)``. The mean-masker truth is ``explain`` run on the cohort's own
-(float32) arrays. The marginal masker, whose cost is O(n^2) model rows, is run
-on the readouts instead (:meth:`TrueLogRisk.on_readouts`): a background row's
-readouts are those of the reference patient, so the coalition values are the
-same as on the feature arrays, to rounding (1e-12).
+**Ground-truth InterSHAP.** ``truth["interaction"]`` holds the true
+log-risk's InterSHAP on the whole cohort (:mod:`.truth`, which also holds
+:class:`TrueLogRisk`, the true log-risk as a model callable).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
 
 from ..cohort import Cohort
 from ..errors import IntersurvError
+from .truth import OUTPUT, TrueLogRisk, cross_coefficient, ground_truth_interaction, readout_spec, term
+
+__all__ = ["COMMON_PARAMS", "SCENARIOS", "SCENARIO_PARAMS", "TrueLogRisk", "glioma_sim", "simulate"]
 
 SCENARIOS = ("glioma", "glioma3", "additive", "uniqueness", "synergy", "redundancy")
 
@@ -104,119 +91,6 @@ SCENARIO_PARAMS: dict[str, dict[str, float]] = {
 }
 INT_PARAMS = ("wsi_dim", "rna_genes")
 NUISANCE_FACTORS = 3
-OUTPUT = "log_risk"
-TRUTH_MASKERS = ("mean", "marginal")
-#: Background patients of the ``marginal`` truth: all of them up to this many (the cost is O(n K)).
-MARGINAL_BACKGROUND = 2000
-#: The transforms ``phi`` of a readout in a term of the log-risk.
-PHI: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "identity": lambda r: r,
-    "soft_sign": lambda r: np.tanh(10.0 * r),
-}
-
-
-# ------------------------------------------------------------------ the truth
-class TrueLogRisk:
-    """The true log-risk of a simulated cohort, as a model callable.
-
-    ``TrueLogRisk(cohort.truth)`` (or ``TrueLogRisk(truth["log_risk"])``)
-    evaluates ``h(x) = sum_t coef_t prod_{k in t} phi_t(r_k(x))`` on raw
-    modality arrays (see the module docstring); ``f(X) -> (N,)`` float64.
-    """
-
-    def __init__(self, truth: Mapping[str, Any]) -> None:
-        spec = truth.get("log_risk", truth)
-        try:
-            self.modalities: list[str] = [str(m) for m in spec["modalities"]]
-            self.readouts: dict[str, dict[str, Any]] = {k: dict(v) for k, v in spec["readouts"].items()}
-            self.terms: list[dict[str, Any]] = [dict(t) for t in spec["terms"]]
-        except (KeyError, TypeError, AttributeError) as exc:
-            raise IntersurvError(f"truth has no valid 'log_risk' specification (missing {exc})") from None
-        for t in self.terms:
-            unknown = [r for r in t["readouts"] if r not in self.readouts]
-            if unknown:
-                raise IntersurvError(f"truth term uses unknown readout {unknown[0]!r}")
-            if t["phi"] not in PHI:
-                raise IntersurvError(f"truth term has unknown phi {t['phi']!r} (expected {', '.join(PHI)})")
-        for k, r in self.readouts.items():
-            if r["modality"] not in self.modalities:
-                raise IntersurvError(f"truth readout {k!r} reads unknown modality {r['modality']!r}")
-        self._weights = {m: self._weight_matrix(m) for m in self.modalities}
-
-    def _weight_matrix(self, modality: str) -> tuple[list[str], np.ndarray, np.ndarray]:
-        """The readouts of ``modality`` as one affine map: ``r = x @ W + c`` (names, W, c)."""
-        names = [k for k, r in self.readouts.items() if r["modality"] == modality]
-        width = 1 + max((j for k in names for j in self.readouts[k]["features"]), default=0)
-        w = np.zeros((width, len(names)))
-        c = np.zeros(len(names))
-        for i, k in enumerate(names):
-            r = self.readouts[k]
-            feats, sd = np.asarray(r["features"], dtype=np.intp), np.asarray(r["sd"])
-            denom = len(feats) * r["scale"]
-            w[feats, i] = 1.0 / (sd * denom)
-            c[i] = -float(np.sum(np.asarray(r["mean"]) / sd)) / denom
-        return names, w, c
-
-    def readout_values(self, X: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Every readout ``r_k(x)`` for the rows of ``X``: name -> ``(N,)`` float64."""
-        out: dict[str, np.ndarray] = {}
-        for m, (names, w, c) in self._weights.items():
-            if names:
-                x = np.asarray(np.asarray(X[m])[:, : len(w)], dtype=np.float64)
-                out.update(zip(names, (x @ w + c).T))
-        return out
-
-    def __call__(self, X: Mapping[str, np.ndarray]) -> np.ndarray:
-        n = len(np.asarray(X[self.modalities[0]]))
-        values = self.readout_values(X)
-        h = np.zeros(n)
-        for t in self.terms:
-            prod = np.ones(n)
-            for name in t["readouts"]:
-                prod = prod * PHI[t["phi"]](values[name])
-            h += t["coef"] * prod
-        return h
-
-    def readout_arrays(self, X: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Each modality's readouts as an ``(N, R_m)`` float64 array (one zero column if it has none)."""
-        values = self.readout_values(X)
-        n = len(np.asarray(X[self.modalities[0]]))
-        return {m: np.column_stack([values[k] for k in names]) if names else np.zeros((n, 1))
-                for m, (names, _, _) in self._weights.items()}
-
-    def on_readouts(self) -> "TrueLogRisk":
-        """The same log-risk as a function of :meth:`readout_arrays` (readout k of a modality is column k)."""
-        readouts = {k: {"modality": m, "features": [i], "mean": [0.0], "sd": [1.0], "scale": 1.0}
-                    for m, (names, _, _) in self._weights.items() for i, k in enumerate(names)}
-        return TrueLogRisk({"modalities": self.modalities, "readouts": readouts, "terms": self.terms})
-
-
-def _readout_spec(modality: str, x: np.ndarray, features: np.ndarray) -> dict[str, Any]:
-    """The readout of the factor expressed by ``x[:, features]``, standardised on this cohort."""
-    block = x[:, features].astype(np.float64)
-    mean, sd = block.mean(axis=0), block.std(axis=0)
-    scale = float(((block - mean) / sd).mean(axis=1).std())
-    return {"modality": modality, "features": [int(j) for j in features],
-            "mean": mean.tolist(), "sd": sd.tolist(), "scale": scale}
-
-
-def _term(coef: float, readouts: list[str], phi: str = "identity") -> dict[str, Any]:
-    return {"coef": float(coef), "readouts": readouts, "phi": phi}
-
-
-def cross_coefficient(main: np.ndarray, cross: np.ndarray, share: float) -> float:
-    """``gamma >= 0`` with ``Var(gamma c) / Var(m + gamma c) = share`` over the cohort.
-
-    With ``A = Var(m)``, ``B = Var(c)``, ``C = Cov(m, c)`` this is the positive
-    root of ``(1 - share) B gamma^2 - 2 share C gamma - share A = 0``.
-    """
-    if share == 0:
-        return 0.0
-    cov = np.cov(main, cross, ddof=0)
-    a, b, c = cov[0, 0], cov[1, 1], cov[0, 1]
-    return float((share * c + np.sqrt((share * c) ** 2 + (1 - share) * b * share * a)) / ((1 - share) * b))
-
-
 # ------------------------------------------------------------------ features
 def _factor_blocks(rng: np.random.Generator, width: int, n_factors: int, block: int) -> list[np.ndarray]:
     """Disjoint random feature blocks, one per factor (sorted indices)."""
@@ -365,21 +239,21 @@ def simulate(scenario: str = "glioma", n: int = 575, seed: int = 0, **params: An
         kinds["clinical"] = "clinical"
 
     readouts = {
-        f"{m}_{factor}": _readout_spec(m, modalities[m], blocks[m][f])
+        f"{m}_{factor}": readout_spec(m, modalities[m], blocks[m][f])
         for m in ("wsi", "rna") for f, factor in enumerate(("grade", "own"))
     }
     if scenario == "glioma3":
-        readouts["clinical_age"] = _readout_spec("clinical", modalities["clinical"], np.array([0]))
+        readouts["clinical_age"] = readout_spec("clinical", modalities["clinical"], np.array([0]))
     terms = _main_terms(scenario, p)
     if scenario == "synergy":
-        terms.append(_term(p["b_synergy"], ["wsi_own", "rna_own"], "soft_sign"))
+        terms.append(term(p["b_synergy"], ["wsi_own", "rna_own"], "soft_sign"))
     spec: dict[str, Any] = {"modalities": list(modalities), "readouts": readouts, "terms": terms}
     truth_fn = TrueLogRisk(spec)
     if "interaction" in p:
         main = truth_fn(modalities)
         r = truth_fn.readout_values(modalities)
         cross = r["wsi_own"] * r["rna_own"]
-        terms.append(_term(cross_coefficient(main, cross, p["interaction"]), ["wsi_own", "rna_own"]))
+        terms.append(term(cross_coefficient(main, cross, p["interaction"]), ["wsi_own", "rna_own"]))
         truth_fn = TrueLogRisk(spec)
     h = truth_fn(modalities)
     time, event = _times(rng, h, p)
@@ -412,46 +286,18 @@ def simulate(scenario: str = "glioma", n: int = 575, seed: int = 0, **params: An
 def _main_terms(scenario: str, p: Mapping[str, float]) -> list[dict[str, Any]]:
     """The additive terms of the scenario's log-risk (the cross term is added by :func:`simulate`)."""
     if scenario in ("glioma", "glioma3"):
-        terms = [_term(p["b_grade"], ["wsi_grade"]), _term(p["b_grade"], ["rna_grade"]),
-                 _term(p["b_wsi"], ["wsi_own"]), _term(p["b_rna"], ["rna_own"])]
+        terms = [term(p["b_grade"], ["wsi_grade"]), term(p["b_grade"], ["rna_grade"]),
+                 term(p["b_wsi"], ["wsi_own"]), term(p["b_rna"], ["rna_own"])]
         if scenario == "glioma3":
-            terms.append(_term(p["b_age"], ["clinical_age"]))
+            terms.append(term(p["b_age"], ["clinical_age"]))
         return terms
     if scenario == "additive":
-        return [_term(p["b_wsi"], ["wsi_own"]), _term(p["b_rna"], ["rna_own"])]
+        return [term(p["b_wsi"], ["wsi_own"]), term(p["b_rna"], ["rna_own"])]
     if scenario == "uniqueness":
-        return [_term(p["b_grade"], ["wsi_grade"]), _term(p["b_wsi"], ["wsi_own"])]
+        return [term(p["b_grade"], ["wsi_grade"]), term(p["b_wsi"], ["wsi_own"])]
     if scenario == "redundancy":
-        return [_term(p["b_grade"], ["wsi_grade"]), _term(p["b_grade"], ["rna_grade"])]
+        return [term(p["b_grade"], ["wsi_grade"]), term(p["b_grade"], ["rna_grade"])]
     return []
-
-
-def ground_truth_interaction(truth_fn: TrueLogRisk, X: Mapping[str, np.ndarray]) -> dict[str, Any]:
-    """The true InterSHAP numbers of ``truth_fn`` on the cohort ``X`` (see the module docstring).
-
-    For each masker of :data:`TRUTH_MASKERS`: ``intershap`` (global score per
-    aggregation), ``shares`` (modality and interaction shares per
-    aggregation) and ``variance_decomposition``.
-    """
-    from ..interactions import explain
-    from ..interactions.aggregation import AGGREGATIONS
-
-    aggregations = [a for a in AGGREGATIONS if a != "swift2026" or len(truth_fn.modalities) == 2]
-    on_readouts, R = truth_fn.on_readouts(), truth_fn.readout_arrays(X)
-    n = len(R[truth_fn.modalities[0]])
-    out: dict[str, Any] = {}
-    for masker in TRUTH_MASKERS:
-        if masker == "mean":
-            e = explain(truth_fn, X, reference=X, masker="mean", output=OUTPUT)
-        else:
-            e = explain(on_readouts, R, reference=R, masker=masker, output=OUTPUT,
-                        background=min(n, MARGINAL_BACKGROUND), batch_size=1 << 18)
-        out[masker] = {
-            "intershap": {a: e.score(a) for a in aggregations},
-            "shares": {a: e.shares(a) for a in aggregations},
-            "variance_decomposition": e.variance_decomposition(),
-        }
-    return out
 
 
 def glioma_sim() -> Cohort:

@@ -1,4 +1,4 @@
-"""Global InterSHAP scores and modality shares (DESIGN.md section 2).
+"""Global InterSHAP scores and modality shares (docs/design.md section 2).
 
 Each aggregation turns the per-patient InterSHAP matrices ``phi^a`` ``(N, M, M)``
 into shares ``(M + 1,)``: one per modality and the interaction share last,

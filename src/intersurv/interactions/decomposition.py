@@ -1,4 +1,4 @@
-"""Exact Möbius, Shapley and InterSHAP algebra on coalition values (DESIGN.md section 2).
+"""Exact Möbius, Shapley and InterSHAP algebra on coalition values (docs/design.md section 2).
 
 All functions take coalition values ``v`` of shape ``(N, 2^M)`` in the bit
 order of :mod:`.coalitions` and are vectorised over patients: one Möbius

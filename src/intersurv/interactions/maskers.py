@@ -1,4 +1,4 @@
-"""Maskers: what replaces the modalities outside a coalition (DESIGN.md section 2).
+"""Maskers: what replaces the modalities outside a coalition (docs/design.md section 2).
 
 A masker turns the reference set (by default the model's *training* data) into
 a :class:`Background`: a small table of rows per modality and, for each
@@ -50,7 +50,7 @@ def make_background(
     reference: dict[str, np.ndarray] | None,
     X: dict[str, np.ndarray],
     *,
-    k: int = 100,
+    k: int,
     rng: np.random.Generator,
 ) -> Background:
     """The :class:`Background` of ``masker`` for the patients ``X`` (modality name -> ``(N, d)``).
@@ -73,8 +73,6 @@ def make_background(
                   for m, x in X.items()}
         return Background(masker, values, one_row, shared=True)
     if masker == "marginal":
-        if k < 1:
-            raise IntersurvError(f"background must be >= 1 reference patients, got {k}")
         rows = np.arange(n_ref) if k >= n_ref else np.sort(rng.choice(n_ref, size=k, replace=False))
         values = {m: reference[m][rows].astype(x.dtype, copy=False) for m, x in X.items()}
         index = np.broadcast_to(np.arange(len(rows)), (n_patients, len(rows)))

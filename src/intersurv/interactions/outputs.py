@@ -1,4 +1,4 @@
-"""Output scales g: what of the model is explained (DESIGN.md section 2).
+"""Output scales g: what of the model is explained (docs/design.md section 2).
 
 * ``log_risk``: h(x), the additive scale of a Cox model (the default);
 * ``risk``: exp(h(x));

@@ -14,8 +14,10 @@ import pandas as pd
 
 from ..errors import IntersurvError
 from .coalitions import Model, evaluate_coalitions
-from .explain import ArraysOrCohort, Explanation, prepare_game
+from .explanation import Explanation
+from .game import ArraysOrCohort, prepare_game
 from .outputs import survival_transform
+from .settings import DEFAULT_EXPLAIN, ExplainSettings
 
 
 def interaction_over_time(
@@ -24,9 +26,9 @@ def interaction_over_time(
     times: np.ndarray | list[float],
     *,
     reference: ArraysOrCohort | None = None,
-    masker: str = "mean",
-    aggregation: str = "abs",
-    background: int = 100,
+    masker: str = DEFAULT_EXPLAIN.masker,
+    aggregation: str = DEFAULT_EXPLAIN.aggregation,
+    background: int = DEFAULT_EXPLAIN.background,
     bootstrap: int = 0,
     seed: int = 0,
     batch_size: int = 4096,
@@ -40,8 +42,10 @@ def interaction_over_time(
     grid = np.asarray(times, dtype=np.float64).reshape(-1)
     if len(grid) == 0 or not (np.isfinite(grid) & (grid > 0)).all():
         raise IntersurvError(f"times must be a non-empty list of numbers > 0, got {list(grid)}")
+    settings = ExplainSettings(masker=masker, aggregation=aggregation, background=background, bootstrap=bootstrap)
     transform = survival_transform(model, grid)
     game = prepare_game(model, X, reference=reference, masker=masker, background=background, seed=seed)
+    settings.check_modalities(len(game.modalities))
     values = evaluate_coalitions(model, game.X, game.background, transform, batch_size=batch_size)
     rows = []
     for j, t in enumerate(grid):

@@ -1,7 +1,7 @@
 """Architectures by name: :data:`ARCHITECTURES`, :func:`build_model`, :func:`count_parameters`.
 
 Names: ``unimodal:<modality>``, ``early``, ``late``, ``cross_attention``,
-``bilinear``, ``gated``, ``kronecker`` (DESIGN.md section 4). Every model maps a
+``bilinear``, ``gated``, ``kronecker`` (docs/design.md section 4). Every model maps a
 dict of (N, d_m) float32 tensors, keyed by modality name, to an (N,) log-risk;
 its modality order is fixed when it is built (the order of ``widths``).
 

@@ -7,5 +7,6 @@ Importing this package imports torch.
 # attribute would be shadowed by the submodule once anything imports it.
 from .fit import fit
 from .fitted import FittedModel
+from .settings import TrainSettings
 
-__all__ = ["fit", "FittedModel"]
+__all__ = ["fit", "FittedModel", "TrainSettings"]

@@ -16,7 +16,9 @@ unit's training patients with that seed). A unit
    into the result and which may write more files into the unit directory,
 5. writes ``result.json`` atomically, last: the unit is done iff it exists.
 
-:func:`run_experiment` skips done units and restarts unfinished ones from an
+:func:`run_experiment` first checks the whole grid against the cohort
+(:func:`check_experiment`), so a configuration that cannot run writes nothing;
+it skips done units and restarts unfinished ones from an
 empty directory, so re-running an interrupted command resumes it; results do not
 depend on ``jobs`` or on which units ran before.
 """
@@ -44,7 +46,8 @@ from ..io.atomic import write_json_atomic, write_text_atomic
 from ..io.cohort_dir import write_cohort_dir
 from ..metrics import horizon_drops_logged_once
 from .executors import available_cores, make_executor
-from .rundir import IN_RUN_COHORT, ExperimentConfig, RunDir, Unit, load_config_cohort, unit_name
+from .config import ExperimentConfig, unit_name
+from .rundir import IN_RUN_COHORT, RunDir, Unit, load_config_cohort
 from .splits import Split, check_enough_events, holdout_split, kfold_splits
 
 if TYPE_CHECKING:
@@ -120,6 +123,26 @@ def torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+def unit_horizons(config: ExperimentConfig, train_fold: Cohort, test: Cohort) -> list[float]:
+    """The metric horizons of a unit: ``config.horizons``, else :func:`intersurv.metrics.default_horizons`."""
+    from ..metrics import default_horizons
+
+    if config.horizons is not None:
+        return list(config.horizons)
+    return default_horizons(test.time_unit, train_fold.time, test.time, test.event)
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """Only warnings from the ``intersurv`` logger inside the block (a check repeats what the run logs)."""
+    before = log.level
+    log.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        log.setLevel(before)
+
+
 def run_unit(cohort: Cohort, config: ExperimentConfig, run_path: Path, key: tuple[str, int, int],
              step: UnitStep | None = None) -> dict[str, Any]:
     """Run one unit from scratch into ``run_path/units/<name>`` with ``config.threads`` torch
@@ -130,7 +153,7 @@ def run_unit(cohort: Cohort, config: ExperimentConfig, run_path: Path, key: tupl
 
 def _run_unit(cohort: Cohort, config: ExperimentConfig, run_path: Path, key: tuple[str, int, int],
               step: UnitStep | None) -> dict[str, Any]:
-    from ..metrics import default_horizons, evaluate
+    from ..metrics import evaluate
     from .fit import fit
 
     arch, seed, fold = key
@@ -143,11 +166,10 @@ def _run_unit(cohort: Cohort, config: ExperimentConfig, run_path: Path, key: tup
     split = unit_split(cohort, config, seed, fold)
     train_fold = cohort.subset(split.train)
     test = cohort.subset(split.test)
-    model = fit(train_fold, arch, seed=seed, **config.train)
+    model = fit(train_fold, arch, seed=seed, **config.train.to_dict())
     test_lr = np.asarray(model.predict_log_risk(test.X), dtype=np.float64)
     train_lr = np.asarray(model.predict_log_risk(train_fold.X), dtype=np.float64)
-    horizons = (list(config.horizons) if config.horizons is not None
-                else default_horizons(cohort.time_unit, train_fold.time, test.time, test.event))
+    horizons = unit_horizons(config, train_fold, test)
     metrics = evaluate(test_lr, test.time, test.event, train_log_risk=train_lr, train_time=train_fold.time,
                        train_event=train_fold.event, horizons=horizons)
 
@@ -177,6 +199,39 @@ def _run_unit(cohort: Cohort, config: ExperimentConfig, run_path: Path, key: tup
     result["seconds"] = round(time.perf_counter() - started, 3)
     write_json_atomic(path / "result.json", result)
     return result
+
+
+def check_experiment(config: ExperimentConfig, cohort: Cohort, jobs: int = 1) -> None:
+    """Raise :class:`IntersurvError` for anything that would stop a unit before it trains.
+
+    Checked before a run directory is written, so that the corrected command
+    can use the same ``--out``: ``jobs`` >= 1, every architecture against the
+    cohort's modalities, and for every unit its test part (at least one patient
+    and one event, a metric horizon inside its follow-up) and the validation
+    split :func:`intersurv.fit` carves out of its training part
+    (:func:`.fit.validation_split`).
+    """
+    from ..models import model_modalities
+    from .fit import validation_split
+
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise IntersurvError(f"--jobs must be an integer >= 1, not {jobs!r}")
+    for arch in config.architectures:
+        model_modalities(arch, cohort.modality_names)
+    proto = config.protocol
+    check_enough_events(cohort.event, proto)
+    for seed in config.seeds:
+        for fold in proto.fold_ids:
+            split = unit_split(cohort, config, seed, fold)
+            train_fold, test = cohort.subset(split.train), cohort.subset(split.test)
+            where = f"cohort {cohort.name!r}: the test part of seed {seed} fold {fold} ({test.n_patients} patients)"
+            if test.n_events == 0:
+                raise IntersurvError(f"{where} has no events")
+            validation_split(train_fold, config.train.val_fraction, seed)
+            with _quiet():
+                if not unit_horizons(config, train_fold, test):
+                    raise IntersurvError(f"{where}: none of the default metric horizons fits its follow-up; "
+                                         "give --horizons, or use more patients")
 
 
 def _execute(shared: tuple[Cohort, ExperimentConfig, str, UnitStep | None],
@@ -274,17 +329,19 @@ def run_experiment(
     elif config.unit_step is not None:
         raise IntersurvError(f"{run_path}: this run uses the unit step {config.unit_step!r}; "
                              "resume it with the command that started it")
-    if config.cohort == "":
+    store = config.cohort == ""
+    if store:
         if cohort is None:
             raise ValueError("config.cohort is empty: pass the cohort to store in the run directory")
         config = dataclasses.replace(config, cohort=IN_RUN_COHORT)
-        check_enough_events(cohort.event, config.protocol)
-        cohort = _store_cohort(cohort, config, run_path)
     elif cohort is None:
         cohort = load_config_cohort(config, run_path)
     elif config.modalities is not None:
         cohort = cohort.select_modalities(list(config.modalities))
-    check_enough_events(cohort.event, config.protocol)
+    selected = cohort.select_modalities(list(config.modalities)) if store and config.modalities else cohort
+    check_experiment(config, selected, jobs)
+    if store:
+        cohort = _store_cohort(cohort, config, run_path)
     run = RunDir.create(run_path, config, cohort)
 
     busy = jobs * config.threads

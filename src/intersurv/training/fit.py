@@ -1,6 +1,6 @@
 """fit: train one architecture on one cohort with a Cox loss and early stopping.
 
-Protocol (DESIGN.md section 3), all on the cohort passed in (the caller keeps
+Protocol (docs/design.md section 3), all on the cohort passed in (the caller keeps
 its test patients out):
 
 1. **Validation split.** ``round(val_fraction * N)`` patients are set aside,
@@ -45,36 +45,13 @@ from ..errors import IntersurvError
 from ..models import build_model, model_modalities
 from .fitted import FittedModel, predict_log_risk
 from .splits import holdout_split
-from .pca import PrincipalAxes, check_reduce
+from .pca import PrincipalAxes
+from .settings import DEFAULT_TRAIN, TrainSettings
 from .standardize import Standardizer
 
 log = logging.getLogger("intersurv")
 
-TIES = ("efron", "breslow")
-
-
-def _check_options(val_fraction: float, lr: float, weight_decay: float, max_epochs: int, patience: int,
-                   batch_size: int | None, ties: str) -> None:
-    def is_int(v: Any) -> bool:
-        return isinstance(v, int) and not isinstance(v, bool)
-
-    if not isinstance(val_fraction, (int, float)) or not 0.0 < val_fraction < 1.0:
-        raise IntersurvError(f"val_fraction must be between 0 and 1 (got {val_fraction!r})")
-    if not isinstance(lr, (int, float)) or not (lr > 0 and math.isfinite(lr)):
-        raise IntersurvError(f"lr must be a positive number (got {lr!r})")
-    if not isinstance(weight_decay, (int, float)) or not (weight_decay >= 0 and math.isfinite(weight_decay)):
-        raise IntersurvError(f"weight_decay must be a number >= 0 (got {weight_decay!r})")
-    if not is_int(max_epochs) or max_epochs < 1:
-        raise IntersurvError(f"max_epochs must be a positive integer (got {max_epochs!r})")
-    if not is_int(patience) or patience < 1:
-        raise IntersurvError(f"patience must be a positive integer (got {patience!r})")
-    if batch_size is not None and (not is_int(batch_size) or batch_size < 2):
-        raise IntersurvError(f"batch_size must be None (full batch) or an integer >= 2 (got {batch_size!r})")
-    if ties not in TIES:
-        raise IntersurvError(f"ties must be one of {', '.join(TIES)} (got {ties!r})")
-
-
-def _validation_split(cohort: Cohort, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def validation_split(cohort: Cohort, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Positions (train, val) in ``cohort``, stratified by event; both parts must have events."""
     n = cohort.n_patients
     n_val = int(round(val_fraction * n))
@@ -89,9 +66,11 @@ def _validation_split(cohort: Cohort, val_fraction: float, seed: int) -> tuple[n
     return split.train, split.test
 
 
-def fit(cohort: Cohort, arch: str, seed: int = 0, *, val_fraction: float = 0.2, lr: float = 1e-3,
-        weight_decay: float = 1e-4, max_epochs: int = 200, patience: int = 20, batch_size: int | None = None,
-        ties: str = "efron", reduce: str | int = "none", **model_hyper: Any) -> FittedModel:
+def fit(cohort: Cohort, arch: str, seed: int = 0, *, val_fraction: float = DEFAULT_TRAIN.val_fraction,
+        lr: float = DEFAULT_TRAIN.lr, weight_decay: float = DEFAULT_TRAIN.weight_decay,
+        max_epochs: int = DEFAULT_TRAIN.max_epochs, patience: int = DEFAULT_TRAIN.patience,
+        batch_size: int | None = DEFAULT_TRAIN.batch_size, ties: str = DEFAULT_TRAIN.ties,
+        reduce: str | int = DEFAULT_TRAIN.reduce, **model_hyper: Any) -> FittedModel:
     """Train ``arch`` on ``cohort`` (see the module docstring) and return the :class:`FittedModel`.
 
     ``reduce`` chooses the principal-component reduction: ``"none"`` (default:
@@ -110,10 +89,10 @@ def fit(cohort: Cohort, arch: str, seed: int = 0, *, val_fraction: float = 0.2, 
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise IntersurvError(f"seed must be an integer (got {seed!r})")
     seed = int(seed)
-    _check_options(val_fraction, lr, weight_decay, max_epochs, patience, batch_size, ties)
-    check_reduce(reduce)
+    settings = TrainSettings(val_fraction=val_fraction, lr=lr, weight_decay=weight_decay, max_epochs=max_epochs,
+                             patience=patience, batch_size=batch_size, ties=ties, reduce=reduce, hyper=model_hyper)
     used = model_modalities(arch, cohort.modality_names)
-    train_idx, val_idx = _validation_split(cohort, val_fraction, seed)
+    train_idx, val_idx = validation_split(cohort, val_fraction, seed)
     train, val = cohort.subset(train_idx), cohort.subset(val_idx)
     raw_train = {m: train.modalities[m] for m in used}
     standardizer = Standardizer.fit(raw_train)
@@ -174,12 +153,10 @@ def fit(cohort: Cohort, arch: str, seed: int = 0, *, val_fraction: float = 0.2, 
     module.eval()
 
     baseline = BreslowBaseline.fit(predict_log_risk(module, standardizer, axes, raw_train), train.time, train.event)
-    settings = {"seed": seed, "val_fraction": val_fraction, "lr": lr, "weight_decay": weight_decay,
-                "max_epochs": max_epochs, "patience": patience, "batch_size": batch_size, "ties": ties,
-                "reduce": reduce}
     return FittedModel(
         arch=arch, modalities=used, widths={m: cohort.widths()[m] for m in used}, hyper=module.hyper,
         module=module, standardizer=standardizer, axes=axes, baseline=baseline, train_ids=train.ids.tolist(),
-        val_ids=val.ids.tolist(), history=history, best_epoch=best_epoch, settings=settings,
+        val_ids=val.ids.tolist(), history=history, best_epoch=best_epoch,
+        settings={"seed": seed, **settings.options()},
         reference=raw_train,
     )

@@ -35,18 +35,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import IntersurvError
+from .settings import check_reduce
 
 #: ``reduce="auto"`` keeps at most this many components per modality.
 MAX_COMPONENTS = 32
 #: Eigenvalues at or below this (relative to the largest) are treated as zero.
 _RANK_TOL = 1e-10
-
-
-def check_reduce(reduce: str | int) -> None:
-    """A one-line error unless ``reduce`` is ``"auto"``, ``"none"`` or a positive integer."""
-    if isinstance(reduce, bool) or not (reduce in ("auto", "none") or (isinstance(reduce, int) and reduce >= 1)):
-        raise IntersurvError(f"reduce must be 'auto', 'none' or a positive integer (got {reduce!r})")
 
 
 def noise_edge(n: int, d: int) -> float:

@@ -1,6 +1,6 @@
 """Patient-level train/test splits, stratified by event (and group/site).
 
-Two protocols (DESIGN.md section 3):
+Two protocols (docs/design.md section 3):
 
 * **k-fold cross-validation** (:func:`kfold_splits`): the patients are cut into
   k disjoint test folds; every patient is in exactly one test fold, and the

@@ -1,0 +1,106 @@
+"""How a model is trained: :class:`TrainSettings`, the one home of every default and check.
+
+The keyword arguments of :func:`intersurv.fit` (the protocol is in its module
+docstring), the ``[train]`` table of a configuration file and ``--param KEY=VALUE``
+on the command line are all this object: its defaults are defined here and
+every value is checked here, when the settings are built, so a mistake is
+reported before a run directory is written.
+
+* ``val_fraction``: share of the patients set aside for early stopping, in (0, 1);
+* ``lr``, ``weight_decay``: Adam's learning rate (> 0) and L2 penalty (>= 0);
+* ``max_epochs``, ``patience``: epoch cap and early-stopping patience (>= 1);
+* ``batch_size``: patients per step, ``None`` for the whole training part (else >= 2);
+* ``ties``: ``efron`` or ``breslow`` (the Cox partial likelihood's handling of tied times);
+* ``reduce``: ``"none"``, ``"auto"`` or a number of principal components
+  (:mod:`intersurv.training.pca`);
+* ``hyper``: the architecture's hyperparameters (``hidden``, ``dropout``,
+  ``rank``, ...), checked per architecture by :meth:`TrainSettings.check_architecture`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import IntersurvError
+
+TIES = ("efron", "breslow")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_reduce(reduce: Any) -> None:
+    """A one-line error unless ``reduce`` is ``"auto"``, ``"none"`` or a positive integer."""
+    if not (reduce in ("auto", "none") or (_is_int(reduce) and reduce >= 1)):
+        raise IntersurvError(f"reduce must be 'auto', 'none' or a positive integer (got {reduce!r})")
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """The training settings (module docstring); invalid values raise :class:`IntersurvError`."""
+
+    val_fraction: float = 0.2
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    max_epochs: int = 200
+    patience: int = 20
+    batch_size: int | None = None
+    ties: str = "efron"
+    reduce: str | int = "none"
+    hyper: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not _is_number(self.val_fraction) or not 0.0 < self.val_fraction < 1.0:
+            raise IntersurvError(f"val_fraction must be between 0 and 1 (got {self.val_fraction!r})")
+        if not _is_number(self.lr) or self.lr <= 0:
+            raise IntersurvError(f"lr must be a positive number (got {self.lr!r})")
+        if not _is_number(self.weight_decay) or self.weight_decay < 0:
+            raise IntersurvError(f"weight_decay must be a number >= 0 (got {self.weight_decay!r})")
+        for key in ("max_epochs", "patience"):
+            if not _is_int(getattr(self, key)) or getattr(self, key) < 1:
+                raise IntersurvError(f"{key} must be a positive integer (got {getattr(self, key)!r})")
+        if self.batch_size is not None and (not _is_int(self.batch_size) or self.batch_size < 2):
+            raise IntersurvError(f"batch_size must be None (full batch) or an integer >= 2 "
+                                 f"(got {self.batch_size!r})")
+        if self.ties not in TIES:
+            raise IntersurvError(f"ties must be one of {', '.join(TIES)} (got {self.ties!r})")
+        check_reduce(self.reduce)
+        object.__setattr__(self, "hyper", dict(self.hyper))
+
+    def check_architecture(self, arch: str) -> None:
+        """Raise unless ``arch`` exists and takes every one of :attr:`hyper` with valid values."""
+        from ..models.registry import resolve_hyper
+
+        resolve_hyper(arch, **self.hyper)
+
+    def options(self) -> dict[str, Any]:
+        """The settings other than :attr:`hyper`, as :func:`intersurv.fit` keyword arguments."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "hyper"}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every keyword argument of :func:`intersurv.fit`, defaults included (the ``[train]`` table's form)."""
+        return {**self.options(), **self.hyper}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str = "train") -> "TrainSettings":
+        """Build from the flat ``[train]`` form: keys that are not fields are model hyperparameters."""
+        if not isinstance(data, dict):
+            raise IntersurvError(f"{source}: must be a table")
+        names = {f.name for f in dataclasses.fields(cls)} - {"hyper"}
+        try:
+            return cls(**{k: v for k, v in data.items() if k in names},
+                       hyper={k: v for k, v in data.items() if k not in names})
+        except IntersurvError as exc:
+            raise IntersurvError(f"{source}: {exc}") from None
+
+
+#: The defaults, for function signatures and help texts.
+DEFAULT_TRAIN = TrainSettings()
