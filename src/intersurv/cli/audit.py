@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 
 from ..interactions.settings import DEFAULT_EXPLAIN
+from ..training.config import ProtocolConfig
+from ..training.settings import DEFAULT_TRAIN
 
 
 def add_audit_options(p: argparse.ArgumentParser, seeds_default: str = "5 (seeds 0-4)") -> None:
@@ -21,8 +23,9 @@ def add_audit_options(p: argparse.ArgumentParser, seeds_default: str = "5 (seeds
                                   "unimodal,early,late,cross_attention,bilinear,gated,kronecker)")
     p.add_argument("--seeds", help=f"a count (3 = seeds 0,1,2) or a comma list (0,5,7); default {seeds_default}")
     proto = p.add_mutually_exclusive_group()
-    proto.add_argument("--folds", type=int, help="k-fold cross-validation per seed")
-    proto.add_argument("--holdout", type=float, metavar="FRACTION", help="hold-out test fraction per seed")
+    proto.add_argument("--folds", type=int, help="k-fold cross-validation per seed (default: hold-out)")
+    proto.add_argument("--holdout", type=float, metavar="FRACTION",
+                       help=f"hold-out test fraction per seed (default {ProtocolConfig().test_fraction:g})")
     d = DEFAULT_EXPLAIN
     p.add_argument("--masker", help=f"mean | zero | marginal | shuffle (default {d.masker})")
     p.add_argument("--output", help=f"log_risk | risk | survival@T | rmst@TAU (default {d.output})")
@@ -31,7 +34,8 @@ def add_audit_options(p: argparse.ArgumentParser, seeds_default: str = "5 (seeds
                    help="refit every fusion model R times on outcomes without interaction and report its "
                         f"InterSHAP beyond that additive null (default {d.null_refits}: off; costs R trainings "
                         "per unit)")
-    p.add_argument("--max-epochs", type=int, help="maximum training epochs")
+    p.add_argument("--max-epochs", type=int,
+                   help=f"maximum training epochs (default {DEFAULT_TRAIN.max_epochs})")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="any other keyword argument of intersurv.fit (repeatable)")
     p.add_argument("--jobs", type=int, default=1,
