@@ -137,3 +137,24 @@ def test_true_log_risk_is_explained_like_the_models(tmp_path: Path) -> None:
     expected = intersurv.explain(TrueLogRisk(c.truth), test, reference=ref).score()
     assert truth["intershap"] == pytest.approx(expected, rel=1e-12)
     assert np.isfinite(results["architectures"]["late"]["c_index"]["mean"])
+
+
+def test_paired_differences_per_unit_equal_lifelines_c_differences(run) -> None:
+    import pandas as pd
+    from lifelines.utils import concordance_index
+
+    out, results = run
+    assert results["protocol"]["kind"] == "holdout" and results["protocol"]["folds"] == 1
+    entry = results["comparisons"]["early"]["late"]
+    assert {"delta_c", "ci", "p_value", "method", "delta_c_uno", "delta_ibs", "discordance"} <= set(entry)
+    c = {}
+    for arch in ("early", "late"):
+        for seed in (0, 1):
+            p = pd.read_csv(out / "units" / f"{arch}_s{seed}_f0" / "predictions.csv")
+            c[arch, seed] = concordance_index(p["time"], -p["log_risk"], p["event"])
+    expected = [c["early", s] - c["late", s] for s in (0, 1)]
+    assert entry["values"] == pytest.approx(expected, abs=1e-9)
+    assert entry["delta_c"] == pytest.approx(np.mean(expected), abs=1e-9)
+    assert entry["ci"][0] < entry["delta_c"] < entry["ci"][1]
+    assert results["references"]["best_unimodal"] in ("unimodal:rna", f"unimodal:{EVIL_MODALITY}")
+    assert results["verdict"] and all(isinstance(s, str) for s in results["verdict"])
