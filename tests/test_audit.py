@@ -107,7 +107,11 @@ def test_report_command_rebuilds_without_retraining(run, capsys) -> None:
     (out / "report.html").unlink()
     assert main(["report", str(out)]) == 0
     assert (out / "report.html").is_file()
-    assert "late" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert printed.startswith("Verdict:") and printed.index("Verdict:") < printed.index("architecture")
+    assert "Paired comparisons:" in printed and "late fusion" in printed
+    html = (out / "report.html").read_text()
+    assert html.index('class="verdict"') < html.index("Main table") < html.index("Paired comparisons")
 
 
 def test_bad_config_is_a_one_line_error(tmp_path: Path, capsys) -> None:
@@ -158,3 +162,14 @@ def test_paired_differences_per_unit_equal_lifelines_c_differences(run) -> None:
     assert entry["ci"][0] < entry["delta_c"] < entry["ci"][1]
     assert results["references"]["best_unimodal"] in ("unimodal:rna", f"unimodal:{EVIL_MODALITY}")
     assert results["verdict"] and all(isinstance(s, str) for s in results["verdict"])
+
+
+def test_default_protocol_is_cv_up_to_1000_patients() -> None:
+    base = {"cohort": "x", "architectures": ["late"], "seeds": [0]}
+    assert audit_config(base, ["a", "b"], n_patients=1000).protocol.kind == "cv"
+    assert audit_config(base, ["a", "b"], n_patients=1000).protocol.folds == 5
+    assert audit_config(base, ["a", "b"], n_patients=1001).protocol.kind == "holdout"
+    given = {**base, "protocol": {"test_fraction": 0.3}}
+    assert audit_config(given, ["a", "b"], n_patients=100).protocol.kind == "holdout"
+    given = {**base, "protocol": {"folds": 3}}
+    assert audit_config(given, ["a", "b"], n_patients=5000).protocol.folds == 3

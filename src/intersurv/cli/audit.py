@@ -18,7 +18,8 @@ def add_audit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--arch", help="architectures, comma-separated ('unimodal' = one per modality)")
     p.add_argument("--seeds", help="a count (3 = seeds 0,1,2) or a comma list (0,5,7)")
     proto = p.add_mutually_exclusive_group()
-    proto.add_argument("--folds", type=int, help="k-fold cross-validation per seed")
+    proto.add_argument("--folds", type=int, help="k-fold cross-validation per seed (default: 5-fold CV for "
+                                                 "cohorts of up to 1,000 patients, else --holdout 0.2)")
     proto.add_argument("--holdout", type=float, metavar="FRACTION", help="hold-out test fraction per seed")
     p.add_argument("--masker", help="mean | zero | marginal | shuffle (default mean)")
     p.add_argument("--output", help="log_risk | risk | survival@T | rmst@TAU (default log_risk)")
@@ -58,7 +59,8 @@ def resolve_audit(args: argparse.Namespace, base: dict | None = None):  # type: 
     cohort = load_cohort(data["cohort"], drop_incomplete=bool(data.get("drop_incomplete", False)))
     if data.get("modalities"):
         cohort = cohort.select_modalities(list(data["modalities"]))
-    return audit_config(data, cohort.modality_names, source=args.config or "options"), cohort
+    return audit_config(data, cohort.modality_names, source=args.config or "options",
+                        n_patients=cohort.n_patients), cohort
 
 
 def run_and_print(args: argparse.Namespace, config, cohort) -> int:  # type: ignore[no-untyped-def]
@@ -66,11 +68,11 @@ def run_and_print(args: argparse.Namespace, config, cohort) -> int:  # type: ign
     from pathlib import Path
 
     from ..audit import run_audit
-    from ..report import format_main_table
+    from ..report import format_summary
 
     started = time.perf_counter()
     results = run_audit(config, args.out, cohort=cohort, jobs=args.jobs)
-    print(format_main_table(results))
+    print(format_summary(results))
     print(f"\nreport: {Path(args.out) / 'report.html'}   results: {Path(args.out) / 'results.json'}   "
           f"({time.perf_counter() - started:.0f} s)")
     return 0
