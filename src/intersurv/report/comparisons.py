@@ -13,13 +13,26 @@ import html
 import textwrap
 from typing import Any, Mapping
 
-from .tables import DASH, _html_table, _text_table, fmt, fmt_ci, fmt_p, format_main_table
+from .tables import DASH, _html_table, _num, _text_table, fmt_p, format_main_table
 
 REF_TITLES = {"late": "late fusion", "best_unimodal": "best unimodal", "clinical": "clinical"}
 COMPARISON_NOTE = ("\u0394 = architecture minus reference on the same test patients of every seed and fold "
                    "(C: higher is better; IBS: lower is better); [..] = 95 % interval of the corrected "
                    "resampled t-test (Nadeau & Bengio), p two-sided; discordant = share of comparable test "
                    "pairs the two models order differently.")
+
+
+def fmt_delta(delta: Any, ci: Any) -> str:
+    """'+0.012 [-0.004, +0.028]': a signed difference with its interval, or a dash."""
+    d = _num(delta)
+    if d is None:
+        return DASH
+    lo, hi = (_num(v) for v in (ci if isinstance(ci, (list, tuple)) and len(ci) == 2 else (None, None)))
+    def signed(x: float) -> str:
+        return f"{round(x, 3) + 0.0:+.3f}"  # + 0.0: no "-0.000"
+
+    text = signed(d)
+    return text if lo is None or hi is None else f"{text} [{signed(lo)}, {signed(hi)}]"
 
 
 def _refs(results: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -49,13 +62,13 @@ def comparison_rows(results: Mapping[str, Any]) -> list[list[str]]:
         row = [str(name)]
         for ref, _ in refs:
             e = entries.get(ref)
-            row += ([f"{fmt(e.get('delta_c'))} {fmt_ci(e.get('ci'))}", fmt_p(e.get("p_value"))] if e
+            row += ([fmt_delta(e.get("delta_c"), e.get("ci")), fmt_p(e.get("p_value"))] if e
                     else [DASH, DASH])
         if "late" in dict(refs):
             late = entries.get("late") or {}
             ibs = late.get("delta_ibs") or {}
             disc = (late.get("discordance") or {}).get("mean")
-            row += [f"{fmt(ibs.get('delta'))} {fmt_ci(ibs.get('ci'))}" if ibs else DASH,
+            row += [fmt_delta(ibs.get("delta"), ibs.get("ci")),
                     DASH if disc is None else f"{100 * disc:.1f} %"]
         rows.append(row)
     return rows
