@@ -86,6 +86,9 @@ def test_comparisons_table_references_and_verdict() -> None:
 
 
 def test_best_unimodal_falls_back_to_test_c_and_says_so() -> None:
-    scores = {"unimodal:a": _units([0.60, 0.62], None), "unimodal:b": _units([0.70, 0.71], None)}
+    scores = {"linear:a": _units([0.60, 0.62], None), "linear:b": _units([0.70, 0.71], None)}
     best = best_unimodal(scores)
-    assert best is not None and best["arch"] == "unimodal:b" and "same test data" in best["selection"]
+    assert best is not None and best["arch"] == "linear:b" and "same test data" in best["selection"]
+    # a model without validation loss is no candidate while some have one
+    scores["unimodal:c"] = _units([0.55, 0.56], 3.0)
+    assert best_unimodal(scores)["arch"] == "unimodal:c"

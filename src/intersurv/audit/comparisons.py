@@ -28,10 +28,10 @@ models order differently (sign(r_i - r_j) differs, a tie counting as an order
 of its own); its mean over units is ``discordance``.
 
 References: ``late`` (additive by construction), ``best_unimodal`` (the
-unimodal model, ``unimodal:<m>`` or ``linear:<m>``, with the lowest mean Cox
-partial-likelihood loss on the early-stopping patients, which are never test
-patients; by mean test C when a candidate has no validation loss, which is
-then stated as a selection on the test folds) and ``clinical`` (when the run
+unimodal network ``unimodal:<m>`` with the lowest mean Cox partial-likelihood
+loss on the early-stopping patients, which are never test patients; by mean
+test C only when no unimodal model has a validation loss, which is then
+stated as a selection on the test folds) and ``clinical`` (when the run
 has an architecture of that name).
 """
 
@@ -145,20 +145,27 @@ def compare(a: list[UnitScores], ref: list[UnitScores], protocol: str) -> dict[s
 
 
 def best_unimodal(scores: dict[str, list[UnitScores]]) -> dict[str, Any] | None:
-    """The unimodal architecture to compare against, and how it was chosen (None without any)."""
+    """The unimodal architecture to compare against, and how it was chosen (None without any).
+
+    Among the unimodal models with a validation loss in every unit (the networks), the lowest
+    mean loss wins; models without one (``linear:<m>``, whose penalty is tuned by inner CV) are
+    then not candidates. Only when no unimodal model has a validation loss is the choice made
+    by mean test C, and the returned ``selection`` says so.
+    """
     candidates = {a: s for a, s in scores.items() if a.startswith(UNIMODAL_PREFIXES) and s}
     if not candidates:
         return None
-    losses = {a: [u.val_loss for u in s] for a, s in candidates.items()}
-    if all(v is not None and math.isfinite(v) for vals in losses.values() for v in vals):
-        name = min(candidates, key=lambda a: float(np.mean(losses[a])))
-        how = "lowest mean Cox loss on the early-stopping (validation) patients; test patients not used"
-    else:
-        name = max(candidates, key=lambda a: float(np.nanmean([u.metrics.get("c_harrell", np.nan)
-                                                                for u in candidates[a]])))
-        how = ("highest mean Harrell C on the test folds (no validation loss for every candidate): "
-               "a selection on the same test data, so its comparisons favour it slightly")
-    return {"arch": name, "selection": how}
+    with_loss = {a: float(np.mean([u.val_loss for u in s])) for a, s in candidates.items()
+                 if all(u.val_loss is not None and math.isfinite(u.val_loss) for u in s)}
+    if with_loss:
+        return {"arch": min(with_loss, key=with_loss.__getitem__),
+                "selection": (f"lowest mean Cox loss on the early-stopping (validation) patients among "
+                              f"{', '.join(with_loss)}; test patients not used")}
+    name = max(candidates, key=lambda a: float(np.nanmean([u.metrics.get("c_harrell", np.nan)
+                                                            for u in candidates[a]])))
+    return {"arch": name, "selection": ("highest mean Harrell C on the test folds (no unimodal model has a "
+                                        "validation loss): a selection on the same test data, so its "
+                                        "comparisons favour it slightly")}
 
 
 def comparisons(scores: dict[str, list[UnitScores]], protocol: str) -> tuple[dict[str, Any], dict[str, str]]:
