@@ -15,6 +15,15 @@ also scores the true log-risk of the simulator on that fold. Then
 * "better": the true log-risk against A is better by construction; the
   interval should exclude 0 (lie above it) in most cohorts.
 
+With ``--models fixed`` nothing is trained, so thousands of cohorts are cheap,
+and the two models compared are equal in the population but not on a given
+cohort: a cohort is simulated with ``b_wsi = b_rna = 0.5`` and no interaction,
+model A is the true log-risk without its ``rna_own`` term and model B the true
+log-risk without its ``wsi_own`` term (each misses one of two exchangeable
+prognostic factors), and "better" is the full true log-risk against A. Here
+the units' differences share the cohort's sampling error (every seed re-splits
+the same patients), which is what the naive t-test ignores.
+
 Both the corrected resampled t-test (Nadeau & Bengio; what the audit reports)
 and the naive t-test over units are evaluated. Coverage / rejection rates get
 Clopper-Pearson 95 % intervals. Late fusion is trained small (``--max-epochs``,
@@ -23,7 +32,9 @@ shared 2-core machine: the calibration concerns how correlated the units'
 differences are, which comes from the overlap of training and test sets, not
 from how well the network is trained.
 
-Usage (resumable: finished cohorts are read back from ``--out``)::
+Usage (resumable: finished cohorts are read back from ``--out``; ``--offset``
+splits the cohorts over processes, whose CSVs concatenate, and a run whose CSV
+already holds ``--cohorts`` rows only prints the summary)::
 
     nice -n 10 python validation/comparisons.py --cohorts 100 --out /tmp/cmp_cv.csv
     nice -n 10 python validation/comparisons.py --cohorts 100 --protocol holdout --out /tmp/cmp_ho.csv
@@ -55,9 +66,20 @@ def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
     return lo, hi
 
 
+def without_term(truth: dict, readout: str) -> TrueLogRisk:
+    """The true log-risk with the (main) term of ``readout`` left out."""
+    spec = dict(truth["log_risk"])
+    spec["terms"] = [t for t in spec["terms"] if t["readouts"] != [readout]]
+    return TrueLogRisk(spec)
+
+
 def one_cohort(index: int, args: argparse.Namespace) -> dict[str, float]:
-    cohort = intersurv.simulate("glioma", n=args.n, seed=10_000 + index, wsi_dim=16, rna_genes=16)
+    params = {"b_wsi": 0.5, "b_rna": 0.5, "interaction": 0.0} if args.models == "fixed" else {}
+    cohort = intersurv.simulate("glioma", n=args.n, seed=10_000 + index, wsi_dim=16, rna_genes=16, **params)
     truth = TrueLogRisk(cohort.truth)(cohort.X)
+    if args.models == "fixed":
+        fixed_a = without_term(cohort.truth, "rna_own")(cohort.X)
+        fixed_b = without_term(cohort.truth, "wsi_own")(cohort.X)
     equal, better, n_train, n_test = [], [], [], []
     for seed in range(args.seeds):
         seed_of_split = 1_000 * index + seed
@@ -65,9 +87,12 @@ def one_cohort(index: int, args: argparse.Namespace) -> dict[str, float]:
                   else [holdout_split(cohort.event, 0.2, seed_of_split)])
         for split in splits:
             train, test = cohort.subset(split.train), cohort.subset(split.test)
-            fit = dict(max_epochs=args.max_epochs, patience=10)
-            a = intersurv.fit(train, "late", seed=seed, **fit).predict_log_risk(test.X)
-            b = intersurv.fit(train, "late", seed=seed + 10_000, **fit).predict_log_risk(test.X)
+            if args.models == "fixed":
+                a, b = fixed_a[split.test], fixed_b[split.test]
+            else:
+                fit = dict(max_epochs=args.max_epochs, patience=10)
+                a = intersurv.fit(train, "late", seed=seed, **fit).predict_log_risk(test.X)
+                b = intersurv.fit(train, "late", seed=seed + 10_000, **fit).predict_log_risk(test.X)
             c_a, c_b = harrell_c(a, test.time, test.event), harrell_c(b, test.time, test.event)
             c_true = harrell_c(truth[split.test], test.time, test.event)
             equal.append(c_a - c_b)
@@ -108,6 +133,10 @@ def main() -> int:
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--protocol", choices=("cv", "holdout"), default="cv")
     p.add_argument("--max-epochs", type=int, default=40)
+    p.add_argument("--models", choices=("late", "fixed"), default="late",
+                   help="late: late fusion under two disjoint seed sets; fixed: two partial true log-risks")
+    p.add_argument("--offset", type=int, default=0,
+                   help="first cohort index (to split the study over processes; concatenate their CSVs)")
     p.add_argument("--out", type=Path, required=True, help="CSV of per-cohort results (appended, resumable)")
     args = p.parse_args()
     import torch
@@ -115,15 +144,16 @@ def main() -> int:
     torch.set_num_threads(1)
     done = pd.read_csv(args.out) if args.out.is_file() else pd.DataFrame()
     started = time.perf_counter()
-    for index in range(len(done), args.cohorts):
-        row = pd.DataFrame([one_cohort(index, args)])
-        row.to_csv(args.out, mode="a", header=not args.out.is_file() or index == 0, index=False)
-        print(f"cohort {index + 1}/{args.cohorts} done ({time.perf_counter() - started:.0f} s)",
+    for i in range(len(done), args.cohorts):
+        row = pd.DataFrame([one_cohort(args.offset + i, args)])
+        row.to_csv(args.out, mode="a", header=not args.out.is_file(), index=False)
+        print(f"cohort {i + 1}/{args.cohorts} done ({time.perf_counter() - started:.0f} s)",
               file=sys.stderr, flush=True)
     df = pd.read_csv(args.out)
     print(f"`{' '.join(sys.argv)}` ({dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC; "
           f"{len(df)} cohorts of {args.n} patients, {args.protocol}, seeds {args.seeds}"
-          f"{f', folds {args.folds}' if args.protocol == 'cv' else ''}, late fusion max_epochs {args.max_epochs})\n")
+          f"{f', folds {args.folds}' if args.protocol == 'cv' else ''}, "
+          f"{'fixed partial true log-risks' if args.models == 'fixed' else f'late fusion max_epochs {args.max_epochs}'})\n")
     print(summarise(df))
     return 0
 
