@@ -107,7 +107,11 @@ def test_report_command_rebuilds_without_retraining(run, capsys) -> None:
     (out / "report.html").unlink()
     assert main(["report", str(out)]) == 0
     assert (out / "report.html").is_file()
-    assert "late" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert printed.startswith("Verdict:") and printed.index("Verdict:") < printed.index("architecture")
+    assert "Paired comparisons:" in printed and "late fusion" in printed
+    html = (out / "report.html").read_text()
+    assert html.index('class="verdict"') < html.index("Main table") < html.index("Paired comparisons")
 
 
 def test_bad_config_is_a_one_line_error(tmp_path: Path, capsys) -> None:
@@ -137,3 +141,35 @@ def test_true_log_risk_is_explained_like_the_models(tmp_path: Path) -> None:
     expected = intersurv.explain(TrueLogRisk(c.truth), test, reference=ref).score()
     assert truth["intershap"] == pytest.approx(expected, rel=1e-12)
     assert np.isfinite(results["architectures"]["late"]["c_index"]["mean"])
+
+
+def test_paired_differences_per_unit_equal_lifelines_c_differences(run) -> None:
+    import pandas as pd
+    from lifelines.utils import concordance_index
+
+    out, results = run
+    assert results["protocol"]["kind"] == "holdout" and results["protocol"]["folds"] == 1
+    entry = results["comparisons"]["early"]["late"]
+    assert {"delta_c", "ci", "p_value", "method", "delta_c_uno", "delta_ibs", "discordance"} <= set(entry)
+    c = {}
+    for arch in ("early", "late"):
+        for seed in (0, 1):
+            p = pd.read_csv(out / "units" / f"{arch}_s{seed}_f0" / "predictions.csv")
+            c[arch, seed] = concordance_index(p["time"], -p["log_risk"], p["event"])
+    expected = [c["early", s] - c["late", s] for s in (0, 1)]
+    assert entry["values"] == pytest.approx(expected, abs=1e-9)
+    assert entry["delta_c"] == pytest.approx(np.mean(expected), abs=1e-9)
+    assert entry["ci"][0] < entry["delta_c"] < entry["ci"][1]
+    assert results["references"]["best_unimodal"] in ("unimodal:rna", f"unimodal:{EVIL_MODALITY}")
+    assert results["verdict"] and all(isinstance(s, str) for s in results["verdict"])
+
+
+def test_default_protocol_is_cv_up_to_1000_patients() -> None:
+    base = {"cohort": "x", "architectures": ["late"], "seeds": [0]}
+    assert audit_config(base, ["a", "b"], n_patients=1000).protocol.kind == "cv"
+    assert audit_config(base, ["a", "b"], n_patients=1000).protocol.folds == 5
+    assert audit_config(base, ["a", "b"], n_patients=1001).protocol.kind == "holdout"
+    given = {**base, "protocol": {"test_fraction": 0.3}}
+    assert audit_config(given, ["a", "b"], n_patients=100).protocol.kind == "holdout"
+    given = {**base, "protocol": {"folds": 3}}
+    assert audit_config(given, ["a", "b"], n_patients=5000).protocol.folds == 3

@@ -7,7 +7,7 @@ Its keys are those of :class:`intersurv.training.config.ExperimentConfig`
     cohort = "glioma-sim"
     architectures = ["unimodal", "early", "late", "cross_attention", "bilinear", "gated", "kronecker"]
     seeds = [0, 1, 2, 3, 4]
-    [protocol]
+    [protocol]                # default: see default_protocol (cv up to 1,000 patients)
     kind = "holdout"          # or "cv" (then folds = 5)
     test_fraction = 0.2
     [train]                   # keyword arguments of intersurv.fit
@@ -49,6 +49,29 @@ from ..training.config import ExperimentConfig, expand_architectures
 DEFAULT_ARCHITECTURES = ["unimodal", "early", "late", "cross_attention", "bilinear", "gated", "kronecker"]
 DEFAULT_SEEDS = [0, 1, 2, 3, 4]
 PROGNOSTIC_DEFAULTS: dict[str, Any] = {"bootstrap": 200, "permutations": 200}
+#: Cohorts up to this size default to repeated stratified k-fold CV, larger ones to hold-out.
+CV_MAX_PATIENTS = 1000
+CV_DEFAULT_FOLDS = 5
+
+
+def default_protocol(protocol: dict[str, Any], n_patients: int | None) -> dict[str, Any]:
+    """The protocol table with ``kind`` filled in when it is not given.
+
+    ``folds`` alone means CV, ``test_fraction`` alone hold-out; with neither,
+    cohorts of up to :data:`CV_MAX_PATIENTS` patients get stratified
+    ``CV_DEFAULT_FOLDS``-fold CV per seed (every patient is tested once per seed,
+    and the paired comparisons get seeds x folds units), larger cohorts the 80/20
+    hold-out. ``n_patients`` None keeps :class:`ProtocolConfig`'s default.
+    """
+    if "kind" in protocol:
+        return protocol
+    if "folds" in protocol:
+        return {**protocol, "kind": "cv"}
+    if "test_fraction" in protocol or n_patients is None:
+        return {**protocol, "kind": "holdout"}
+    if n_patients <= CV_MAX_PATIENTS:
+        return {**protocol, "kind": "cv", "folds": CV_DEFAULT_FOLDS}
+    return {**protocol, "kind": "holdout"}
 
 
 def _prognostic(data: dict[str, Any], source: str) -> dict[str, Any]:
@@ -66,9 +89,13 @@ def _prognostic(data: dict[str, Any], source: str) -> dict[str, Any]:
     return out
 
 
-def audit_config(data: dict[str, Any], modalities: list[str], *, source: str = "options") -> ExperimentConfig:
-    """The experiment config of an audit from a (TOML-shaped) dict and the cohort's modalities."""
+def audit_config(data: dict[str, Any], modalities: list[str], *, source: str = "options",
+                 n_patients: int | None = None) -> ExperimentConfig:
+    """The experiment config of an audit from a (TOML-shaped) dict and the cohort's modalities
+    (``n_patients``: the cohort's size, which picks the default protocol)."""
     data = dict(data)
+    if isinstance(data.get("protocol", {}), dict):
+        data["protocol"] = default_protocol(dict(data.get("protocol", {})), n_patients)
     mods = list(data.get("modalities") or modalities)
     if len(mods) < 2:
         raise IntersurvError(f"{source}: the audit needs at least 2 modalities, the cohort has {mods}")

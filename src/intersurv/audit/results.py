@@ -25,8 +25,11 @@ from ..interactions.table import FILE_NAME, coalition_values, read_explanation, 
 from ..positions import positions
 from ..seeds import RESULTS, derive_seed
 from ..training.experiment import across_label, summarise
+from ..training.config import ExperimentConfig
 from ..training.rundir import RunDir, Unit
+from .comparisons import comparisons, unit_scores
 from .config import explain_settings
+from .verdict import verdict
 
 
 def _metric_keys(units: list[Unit]) -> list[str]:
@@ -141,6 +144,13 @@ def _truth_summary(cohort: Cohort, units: list[Unit], settings: ExplainSettings)
     return out
 
 
+def _comparisons(units: list[Unit], config: ExperimentConfig) -> dict[str, Any]:
+    """``comparisons`` and ``references`` (:mod:`intersurv.audit.comparisons`) of the finished units."""
+    scores = {a: [unit_scores(u) for u in units if u.arch == a] for a in config.architectures}
+    table, refs = comparisons({a: s for a, s in scores.items() if s}, config.protocol.kind)
+    return {"comparisons": table, "references": refs}
+
+
 def build_results(run: RunDir, cohort: Cohort) -> tuple[dict[str, Any], pd.DataFrame]:
     """The results dict (schema in docs/results.md) and the per-patient table."""
     config = run.config
@@ -188,7 +198,7 @@ def build_results(run: RunDir, cohort: Cohort) -> tuple[dict[str, Any], pd.DataF
         }
     proto = config.protocol
     protocol = {"kind": proto.kind, "seeds": list(config.seeds), "val_fraction": config.train.val_fraction,
-                **({"folds": proto.folds} if proto.kind == "cv" else {"test_fraction": proto.test_fraction}),
+                "folds": len(proto.fold_ids), **({} if proto.kind == "cv" else {"test_fraction": proto.test_fraction}),
                 **settings.to_dict(), "prognostic": prog_settings, "train": config.train.to_dict(),
                 "horizons": sorted({h for u in units for h in u.result["horizons"]}),
                 "spread": f"mean ± sample sd across {across}"}
@@ -202,5 +212,7 @@ def build_results(run: RunDir, cohort: Cohort) -> tuple[dict[str, Any], pd.DataF
         "architectures": archs,
         "truth": _truth_summary(cohort, units, settings),
     }
+    results.update(_comparisons(units, config))
+    results["verdict"] = verdict(results)
     patients = pd.concat(patient_tables, ignore_index=True) if patient_tables else pd.DataFrame()
     return results, patients

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..audit.config import CV_DEFAULT_FOLDS, CV_MAX_PATIENTS
 from ..interactions.settings import DEFAULT_EXPLAIN
 from ..training.config import ProtocolConfig
 from ..training.settings import DEFAULT_TRAIN
@@ -23,9 +24,12 @@ def add_audit_options(p: argparse.ArgumentParser, seeds_default: str = "5 (seeds
                                   "unimodal,early,late,cross_attention,bilinear,gated,kronecker)")
     p.add_argument("--seeds", help=f"a count (3 = seeds 0,1,2) or a comma list (0,5,7); default {seeds_default}")
     proto = p.add_mutually_exclusive_group()
-    proto.add_argument("--folds", type=int, help="k-fold cross-validation per seed (default: hold-out)")
+    proto.add_argument("--folds", type=int, help=f"k-fold cross-validation per seed (default: {CV_DEFAULT_FOLDS}-fold "
+                                                 f"CV for cohorts of up to {CV_MAX_PATIENTS:,} patients, else "
+                                                 f"--holdout {ProtocolConfig().test_fraction:g})")
     proto.add_argument("--holdout", type=float, metavar="FRACTION",
-                       help=f"hold-out test fraction per seed (default {ProtocolConfig().test_fraction:g})")
+                       help=f"hold-out test fraction per seed (default {ProtocolConfig().test_fraction:g} "
+                            "when the protocol is a hold-out)")
     d = DEFAULT_EXPLAIN
     p.add_argument("--masker", help=f"mean | zero | marginal | shuffle (default {d.masker})")
     p.add_argument("--output", help=f"log_risk | risk | survival@T | rmst@TAU (default {d.output})")
@@ -69,7 +73,8 @@ def resolve_audit(args: argparse.Namespace, base: dict | None = None):  # type: 
     cohort = load_cohort(data["cohort"], drop_incomplete=bool(data.get("drop_incomplete", False)))
     if data.get("modalities"):
         cohort = cohort.select_modalities(list(data["modalities"]))
-    return audit_config(data, cohort.modality_names, source=args.config or "options"), cohort
+    return audit_config(data, cohort.modality_names, source=args.config or "options",
+                        n_patients=cohort.n_patients), cohort
 
 
 def run_and_print(args: argparse.Namespace, config, cohort) -> int:  # type: ignore[no-untyped-def]
@@ -77,11 +82,11 @@ def run_and_print(args: argparse.Namespace, config, cohort) -> int:  # type: ign
     from pathlib import Path
 
     from ..audit import run_audit
-    from ..report import format_main_table
+    from ..report import format_summary
 
     started = time.perf_counter()
     results = run_audit(config, args.out, cohort=cohort, jobs=args.jobs)
-    print(format_main_table(results))
+    print(format_summary(results))
     print(f"\nreport: {Path(args.out) / 'report.html'}   results: {Path(args.out) / 'results.json'}   "
           f"({time.perf_counter() - started:.0f} s)")
     return 0

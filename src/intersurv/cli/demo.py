@@ -1,7 +1,8 @@
 """``intersurv demo``: the audit on the built-in simulated glioma cohort.
 
 A protocol in the spirit of the glioma study, sized for a laptop: 80/20
-hold-out over 3 seeds, the unimodal baselines and every fusion architecture,
+hold-out over 3 seeds (the audit's default for a cohort of this size is 5-fold
+CV per seed, five times the trainings), the unimodal baselines and every fusion architecture,
 mean masker on the log-risk scale, and an additive null of 5 refits per
 fusion model (how much interaction each architecture shows on this cohort
 when the outcomes have none; ``--null-refits 0`` skips it). The cohort's

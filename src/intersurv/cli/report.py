@@ -12,9 +12,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from ..report import build_report, format_main_table, load_results
+    from ..report import build_report, format_summary, load_results
 
     path = build_report(args.run)
-    print(format_main_table(load_results(args.run)))
+    print(format_summary(load_results(args.run)))
     print(f"report: {path}")
     return 0

@@ -14,6 +14,7 @@ from typing import Any, Mapping
 
 import pandas as pd
 
+from .comparisons import comparisons_html, verdict_html
 from .plots import PLOTS
 from .definitions import definitions_html
 from .tables import fmt, key_value_html, main_table_html, null_table_html, prognostic_table_html, truth_html
@@ -29,6 +30,8 @@ thead th { background: #f0f0f0; }
 figure { margin: 1em 0; }
 figcaption { font-weight: 600; margin-bottom: 0.3em; }
 img { max-width: 100%; }
+.verdict { background: #f6f8fa; border-left: 4px solid #4a6fa5; padding: 0.2em 1em; margin: 1em 0; }
+.verdict li { margin: 0.3em 0; }
 """
 
 
@@ -105,9 +108,11 @@ def render_html(results: Mapping[str, Any], patients: pd.DataFrame | None, image
         f"<style>{_CSS}</style></head><body>",
         f"<h1>intersurv audit: {_e(name)}</h1>",
         _cohort_line(results),
+        verdict_html(results),
         definitions_html(results),
         "<h2>Main table</h2>",
         main_table_html(results),
+        comparisons_html(results),
         null_table_html(results),
         _truth(results),
         "<h2>Figures</h2>",
