@@ -183,3 +183,15 @@ def test_refuses_existing_directory(tmp_path: Path, capsys) -> None:
     assert code == 2 and "already exists" in capsys.readouterr().err
     assert (tmp_path / "out" / "keep.txt").read_text() == "mine"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_covariates_as_modality_switch(tmp_path: Path, capsys) -> None:
+    src = write_csv(slide_table(), tmp_path / "t.csv")
+    assert main(["datasets", "import", str(src), "--out", str(tmp_path / "c"),
+                 "--covariates-as-modality", "clinical"]) == 0
+    c = intersurv.load_cohort(tmp_path / "c")
+    assert c.modality_names == ["rna", "cnv", "mut", "clinical"] and c.kinds["clinical"] == "clinical"
+    np.testing.assert_array_equal(c.modalities["clinical"], c.covariates.to_numpy(np.float32))
+    assert main(["datasets", "import", str(src), "--out", str(tmp_path / "d"),
+                 "--covariates-as-modality", "rna"]) == 2
+    assert "exists already" in capsys.readouterr().err and not (tmp_path / "d").exists()

@@ -184,6 +184,29 @@ class Cohort:
             kinds={m: self.kinds[m] for m in names}, name=self.name, truth=self.truth,
         )
 
+    def with_covariates_modality(self, name: str = "clinical") -> "Cohort":
+        """The cohort with its covariates added as one more modality ``name`` (kind ``clinical``).
+
+        Every covariate must be numeric and finite (encode categories first);
+        the fusion models then use the covariates like any other modality.
+        """
+        cov = self.covariates
+        if cov is None or cov.shape[1] == 0:
+            raise CohortError(f"cohort {self.name!r}: no covariates to use as modality {name!r}")
+        if name in self.modalities:
+            raise CohortError(f"cohort {self.name!r}: modality {name!r} exists already")
+        text = [str(c) for c in cov.columns if not pd.api.types.is_numeric_dtype(cov[c])]
+        if text:
+            raise CohortError(f"cohort {self.name!r}: covariate {text[0]!r} is not numeric; encode it as numbers "
+                              f"to use the covariates as modality {name!r}")
+        return Cohort(
+            ids=self.ids, time=self.time, event=self.event,
+            modalities={**self.modalities, name: cov.to_numpy(dtype=np.float32)},
+            feature_names={**self.feature_names, name: [str(c) for c in cov.columns]},
+            time_unit=self.time_unit, group=self.group, covariates=cov,
+            kinds={**self.kinds, name: "clinical"}, name=self.name, truth=self.truth,
+        )
+
     def summary(self) -> str:
         """A few human-readable lines: patients, events, follow-up, modalities."""
         t = self.time

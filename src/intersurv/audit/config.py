@@ -29,8 +29,11 @@ Its keys are those of :class:`intersurv.training.rundir.ExperimentConfig`
     bootstrap = 200
     permutations = 200
 
-``"unimodal"`` in ``architectures`` expands to ``unimodal:<m>`` for every
-modality. The explain and prognostic settings are stored in the experiment
+``"unimodal"`` and ``"linear"`` in ``architectures`` expand to
+``unimodal:<m>`` / ``linear:<m>`` for every modality; by default the linear
+reference models are included, and ``clinical`` (linear Cox on the
+covariates) when the cohort has its covariates as modality ``clinical``
+(``covariates_as_modality`` in cohort.toml). The explain and prognostic settings are stored in the experiment
 config's ``extra``, so a run directory records them and resumes only with them.
 """
 
@@ -39,9 +42,11 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import IntersurvError
+from ..models import CLINICAL_MODALITY, expand_architectures
 from ..training.rundir import ExperimentConfig
 
-DEFAULT_ARCHITECTURES = ["unimodal", "early", "late", "cross_attention", "bilinear", "gated", "kronecker"]
+DEFAULT_ARCHITECTURES = ["unimodal", "linear", "clinical", "early", "late", "cross_attention", "bilinear", "gated",
+                         "kronecker"]
 DEFAULT_SEEDS = [0, 1, 2, 3, 4]
 EXPLAIN_DEFAULTS: dict[str, Any] = {
     "masker": "mean", "output": "log_risk", "aggregation": "abs", "background": 100, "bootstrap": 200,
@@ -86,10 +91,12 @@ def audit_config(data: dict[str, Any], modalities: list[str], *, source: str = "
     if len(mods) < 2:
         raise IntersurvError(f"{source}: the audit needs at least 2 modalities, the cohort has {mods}")
     _check_explain(explain, len(mods), source)
-    archs: list[str] = []
-    for a in data.get("architectures") or DEFAULT_ARCHITECTURES:
-        archs += [f"unimodal:{m}" for m in mods] if a == "unimodal" else [a]
-    data["architectures"] = archs
+    given = data.get("architectures")
+    if given and "clinical" in given and CLINICAL_MODALITY not in mods:
+        raise IntersurvError(f"{source}: architecture 'clinical' needs the covariates as modality "
+                             f"{CLINICAL_MODALITY!r} (set covariates_as_modality in cohort.toml)")
+    names = list(given or [a for a in DEFAULT_ARCHITECTURES if a != "clinical" or CLINICAL_MODALITY in mods])
+    data["architectures"] = expand_architectures(names, mods)
     data.setdefault("seeds", list(DEFAULT_SEEDS))
     data["extra"] = {"explain": explain, "prognostic": prognostic}
     return ExperimentConfig.from_dict(data, source=source)

@@ -15,7 +15,7 @@ import argparse
 def add_audit_options(p: argparse.ArgumentParser) -> None:
     """Options shared by ``audit`` and ``demo``."""
     p.add_argument("--config", help="TOML file with the audit configuration")
-    p.add_argument("--arch", help="architectures, comma-separated ('unimodal' = one per modality)")
+    p.add_argument("--arch", help="architectures, comma-separated ('unimodal', 'linear' = one per modality; 'clinical' = linear Cox on the covariates)")
     p.add_argument("--seeds", help="a count (3 = seeds 0,1,2) or a comma list (0,5,7)")
     proto = p.add_mutually_exclusive_group()
     proto.add_argument("--folds", type=int, help="k-fold cross-validation per seed")

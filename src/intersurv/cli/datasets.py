@@ -33,6 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="name the modality of a column suffix (default rnaseq=rna, cnv=cnv, mut=mut); repeatable")
     q.add_argument("--drop-incomplete", action="store_true",
                    help="drop patients without a value for a --clinical covariate instead of failing")
+    q.add_argument("--covariates-as-modality", metavar="NAME",
+                   help="also use the covariates as a modality of that name (e.g. clinical: then the fusion "
+                        "models use them and the 'clinical' reference model is audited)")
     q.add_argument("--name", help="cohort name (default: the file name)")
     q.add_argument("--format", choices=["parquet", "csv"], default="parquet", help="modality table format")
     q.set_defaults(func=_import)
@@ -79,7 +82,8 @@ def _import(args: argparse.Namespace) -> int:
         suffixes[suffix.strip().lstrip("_")] = name.strip()
     report = import_tcga_table(args.file, clinical=args.clinical, suffixes=suffixes, name=args.name,
                                drop_incomplete=args.drop_incomplete)
-    path = write_new_cohort_dir(report.cohort, args.out, table_format=args.format)
+    path = write_new_cohort_dir(report.cohort, args.out, table_format=args.format,
+                                covariates_as_modality=args.covariates_as_modality)
     for line in report.lines():
         print(line)
     print(f"wrote {path}")

@@ -149,6 +149,7 @@ def _train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ..datasets import load_cohort
+    from ..models import expand_architectures
     from ..training.experiment import run_experiment, summary_table
     from ..training.rundir import ExperimentConfig, RunDir, resolve_cohort_source
 
@@ -162,10 +163,7 @@ def _train(args: argparse.Namespace) -> int:
         data["cohort"] = resolve_cohort_source(str(data["cohort"]))
         cohort = load_cohort(data["cohort"], drop_incomplete=bool(data.get("drop_incomplete", False)))
         mods = data.get("modalities") or cohort.modality_names
-        archs: list[str] = []
-        for a in data["architectures"]:
-            archs += [f"unimodal:{m}" for m in mods] if a == "unimodal" else [a]
-        data["architectures"] = archs
+        data["architectures"] = expand_architectures(list(data["architectures"]), list(mods))
         config = ExperimentConfig.from_dict(data, source=args.config or "options")
     units = run_experiment(config, out, cohort=cohort, jobs=args.jobs)
     print(format_table(summary_table(units, "c_harrell"), summary_table(units, "c_uno"), config))

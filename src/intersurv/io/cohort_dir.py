@@ -22,6 +22,10 @@ A cohort directory holds
       file = "rna.parquet"
       kind = "rna"
 
+  A top-level ``covariates_as_modality = "clinical"`` adds the covariates as
+  one more modality of that name (kind ``clinical``), used by the fusion
+  models and by the ``clinical`` reference model.
+
   Without ``cohort.toml`` (or without its ``[modalities]`` table) every other
   ``.csv``/``.parquet`` file in the directory is a modality named after the file.
 * optionally ``truth.json``: the ground truth of a simulated cohort.
@@ -247,7 +251,7 @@ def read_cohort_dir(path: str | Path, *, drop_incomplete: bool = False) -> Cohor
         except json.JSONDecodeError as exc:
             raise CohortError(f"{truth_path}: invalid JSON ({exc.msg} at line {exc.lineno})") from None
 
-    return Cohort(
+    cohort = Cohort(
         ids=ids.to_numpy(),
         time=time[keep.to_numpy()],
         event=event[keep.to_numpy()],
@@ -260,6 +264,13 @@ def read_cohort_dir(path: str | Path, *, drop_incomplete: bool = False) -> Cohor
         name=str(cfg.get("name", root.resolve().name)),
         truth=truth,
     )
+    as_modality = cfg.get("covariates_as_modality")
+    if as_modality is None:
+        return cohort
+    if not isinstance(as_modality, str) or not as_modality:
+        raise CohortError(f"{root / 'cohort.toml'}: covariates_as_modality must be a modality name, "
+                          f"not {as_modality!r}")
+    return cohort.with_covariates_modality(as_modality)
 
 
 def _toml_value(v: Any) -> str:

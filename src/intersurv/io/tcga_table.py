@@ -28,6 +28,7 @@ named in the report. Every problem is a one-line
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -288,11 +289,16 @@ def import_tcga_table(path: str | Path, *, clinical: str | Path | None = None,
                         skipped_clinical=skipped, dropped=dropped)
 
 
-def write_new_cohort_dir(cohort: Cohort, out: str | Path, *, table_format: str = "parquet") -> Path:
+def write_new_cohort_dir(cohort: Cohort, out: str | Path, *, table_format: str = "parquet",
+                         covariates_as_modality: str | None = None) -> Path:
     """Write ``cohort`` to the new directory ``out`` as a whole: built beside it, then renamed into place.
 
-    An existing non-empty ``out`` is refused; on any error nothing is left at ``out``.
+    ``covariates_as_modality`` writes that switch into ``cohort.toml`` (the
+    covariates are then read as one more modality of that name). An existing
+    non-empty ``out`` is refused; on any error nothing is left at ``out``.
     """
+    if covariates_as_modality is not None:
+        cohort.with_covariates_modality(covariates_as_modality)  # fail before writing anything
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise CohortError(f"{out}: already exists and is not an empty directory (choose a new --out)")
@@ -300,6 +306,10 @@ def write_new_cohort_dir(cohort: Cohort, out: str | Path, *, table_format: str =
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
         write_cohort_dir(cohort, tmp, table_format=table_format)
+        if covariates_as_modality is not None:
+            toml = tmp / "cohort.toml"
+            toml.write_text(f"covariates_as_modality = {json.dumps(covariates_as_modality)}\n"
+                            + toml.read_text(encoding="utf-8"), encoding="utf-8")
         os.chmod(tmp, 0o777 & ~_umask())
         if out.exists():
             out.rmdir()

@@ -25,6 +25,11 @@ its test patients out):
 5. **Baseline.** The Breslow baseline hazard is fitted on the training part's
    log-risks under the restored weights.
 
+The linear reference models (``linear:<modality>``, ``clinical``) are fitted
+by :func:`intersurv.training.linear.fit_linear` instead (penalised partial
+likelihood, penalty by inner CV; ``l1_ratio`` and ``inner_folds`` apply to
+them, the network's options do not).
+
 Reproducibility: the same cohort, arguments and seed give identical weights and
 predictions on the same CPU build and thread count. The seed drives the split,
 the initialisation, dropout and the batch order; torch's global random state
@@ -41,7 +46,7 @@ import torch
 
 from ..cohort import Cohort
 from ..errors import IntersurvError
-from ..models import build_model, model_modalities
+from ..models import build_model, is_linear, model_modalities
 from .fitted import FittedModel, predict_log_risk
 from .splits import holdout_split
 from .pca import PrincipalAxes, check_reduce
@@ -88,7 +93,8 @@ def _validation_split(cohort: Cohort, val_fraction: float, seed: int) -> tuple[n
 
 def fit(cohort: Cohort, arch: str, seed: int = 0, *, val_fraction: float = 0.2, lr: float = 1e-3,
         weight_decay: float = 1e-4, max_epochs: int = 200, patience: int = 20, batch_size: int | None = None,
-        ties: str = "efron", reduce: str | int = "none", **model_hyper: Any) -> FittedModel:
+        ties: str = "efron", reduce: str | int = "none", l1_ratio: float = 0.5, inner_folds: int = 5,
+        **model_hyper: Any) -> FittedModel:
     """Train ``arch`` on ``cohort`` (see the module docstring) and return the :class:`FittedModel`.
 
     ``reduce`` chooses the principal-component reduction: ``"none"`` (default:
@@ -107,6 +113,10 @@ def fit(cohort: Cohort, arch: str, seed: int = 0, *, val_fraction: float = 0.2, 
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise IntersurvError(f"seed must be an integer (got {seed!r})")
     seed = int(seed)
+    if is_linear(arch):
+        from .linear import fit_linear
+
+        return fit_linear(cohort, arch, seed, l1_ratio=l1_ratio, inner_folds=inner_folds)
     _check_options(val_fraction, lr, weight_decay, max_epochs, patience, batch_size, ties)
     check_reduce(reduce)
     used = model_modalities(arch, cohort.modality_names)
