@@ -6,8 +6,9 @@ its test patients out):
 1. **Validation split.** ``round(val_fraction * N)`` patients are set aside,
    stratified by event (:func:`intersurv.training.splits.holdout_split` with
    ``seed``); the rest is the *training part*.
-2. **Standardisation** per modality and feature, fitted on the training part
-   only (:class:`~intersurv.training.standardize.Standardizer`), then, if
+2. **Input transform** per modality and feature (``transform``: standardise,
+   standardise-then-clip or rank-based inverse normal), fitted on the
+   training part only (:class:`~intersurv.training.standardize.Standardizer`), then, if
    asked (``reduce``), **reduction** of wide modalities to their leading
    whitened principal components, also fitted on the training part
    (:class:`~intersurv.training.pca.PrincipalAxes`).
@@ -50,7 +51,7 @@ from ..models import build_model, is_linear, model_modalities
 from .fitted import FittedModel, predict_log_risk
 from .splits import holdout_split
 from .pca import PrincipalAxes, check_reduce
-from .standardize import Standardizer
+from .standardize import Standardizer, transform_per_modality
 
 TIES = ("efron", "breslow")
 
@@ -93,8 +94,8 @@ def _validation_split(cohort: Cohort, val_fraction: float, seed: int) -> tuple[n
 
 def fit(cohort: Cohort, arch: str, seed: int = 0, *, val_fraction: float = 0.2, lr: float = 1e-3,
         weight_decay: float = 1e-4, max_epochs: int = 200, patience: int = 20, batch_size: int | None = None,
-        ties: str = "efron", reduce: str | int = "none", l1_ratio: float = 0.5, inner_folds: int = 5,
-        **model_hyper: Any) -> FittedModel:
+        ties: str = "efron", reduce: str | int = "none", transform: str | dict[str, str] = "standardize",
+        l1_ratio: float = 0.5, inner_folds: int = 5, **model_hyper: Any) -> FittedModel:
     """Train ``arch`` on ``cohort`` (see the module docstring) and return the :class:`FittedModel`.
 
     ``reduce`` chooses the principal-component reduction: ``"none"`` (default:
@@ -102,6 +103,9 @@ def fit(cohort: Cohort, arch: str, seed: int = 0, *, val_fraction: float = 0.2, 
     part, components above the noise edge) or a number of components (see
     :mod:`intersurv.training.pca`, and ``docs/validation.md`` for what it
     changes on simulated and real cohorts).
+    ``transform`` names the input transform of every modality, or maps
+    modality names to theirs (others: ``"standardize"``); see
+    :mod:`intersurv.training.standardize`.
     ``model_hyper`` are the architecture's hyperparameters (``hidden``,
     ``dropout``, ``rank``, ...; see :mod:`intersurv.models.registry`).
     ``history`` of the result holds per epoch ``train`` (mean of the epoch's
@@ -113,17 +117,18 @@ def fit(cohort: Cohort, arch: str, seed: int = 0, *, val_fraction: float = 0.2, 
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise IntersurvError(f"seed must be an integer (got {seed!r})")
     seed = int(seed)
+    transform_per_modality(transform, [], cohort.modality_names)  # names checked before anything is fitted
     if is_linear(arch):
         from .linear import fit_linear
 
-        return fit_linear(cohort, arch, seed, l1_ratio=l1_ratio, inner_folds=inner_folds)
+        return fit_linear(cohort, arch, seed, l1_ratio=l1_ratio, inner_folds=inner_folds, transform=transform)
     _check_options(val_fraction, lr, weight_decay, max_epochs, patience, batch_size, ties)
     check_reduce(reduce)
     used = model_modalities(arch, cohort.modality_names)
     train_idx, val_idx = _validation_split(cohort, val_fraction, seed)
     train, val = cohort.subset(train_idx), cohort.subset(val_idx)
     raw_train = {m: train.modalities[m] for m in used}
-    standardizer = Standardizer.fit(raw_train)
+    standardizer = Standardizer.fit(raw_train, transform)
     axes = PrincipalAxes.fit(standardizer.transform(raw_train), reduce)
 
     def tensors(part: Cohort) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
@@ -180,7 +185,7 @@ def fit(cohort: Cohort, arch: str, seed: int = 0, *, val_fraction: float = 0.2, 
     baseline = BreslowBaseline.fit(predict_log_risk(module, standardizer, axes, raw_train), train.time, train.event)
     settings = {"seed": seed, "val_fraction": val_fraction, "lr": lr, "weight_decay": weight_decay,
                 "max_epochs": max_epochs, "patience": patience, "batch_size": batch_size, "ties": ties,
-                "reduce": reduce}
+                "reduce": reduce, "transform": transform}
     return FittedModel(
         arch=arch, modalities=used, widths={m: cohort.widths()[m] for m in used}, hyper=module.hyper,
         module=module, standardizer=standardizer, axes=axes, baseline=baseline, train_ids=train.ids.tolist(),

@@ -3,8 +3,8 @@
 On the cohort passed in (the caller's training fold; the test patients are
 never seen):
 
-1. **Standardisation** per feature on all of these patients
-   (:class:`~intersurv.training.standardize.Standardizer`), giving z.
+1. **Input transform** per feature on all of these patients (``transform``, as
+   for the networks: :class:`~intersurv.training.standardize.Standardizer`), giving z.
 2. **Elastic-net Cox** (scikit-survival's ``CoxnetSurvivalAnalysis``): beta
    minimises
 
@@ -91,8 +91,8 @@ def choose_alpha(z: np.ndarray, time: np.ndarray, event: np.ndarray, l1_ratio: f
     return alphas, scores.mean(axis=0)
 
 
-def fit_linear(cohort: Cohort, arch: str, seed: int = 0, *, l1_ratio: float = 0.5,
-               inner_folds: int = 5) -> FittedModel:
+def fit_linear(cohort: Cohort, arch: str, seed: int = 0, *, l1_ratio: float = 0.5, inner_folds: int = 5,
+               transform: str | dict[str, str] = "standardize") -> FittedModel:
     """Fit the linear reference ``arch`` (``linear:<m>`` or ``clinical``) on ``cohort``; see the module docstring."""
     from ..survival import BreslowBaseline
 
@@ -101,7 +101,7 @@ def fit_linear(cohort: Cohort, arch: str, seed: int = 0, *, l1_ratio: float = 0.
     if cohort.n_events < inner_folds:
         raise IntersurvError(f"{arch}: {cohort.n_events} events are too few for {inner_folds}-fold inner CV")
     raw = {m: cohort.modalities[m] for m in used}
-    standardizer = Standardizer.fit(raw)
+    standardizer = Standardizer.fit(raw, transform)
     axes = PrincipalAxes.fit(standardizer.transform(raw), "none")
     z = np.concatenate([standardizer.transform(raw)[m] for m in used], axis=1).astype(np.float64)
     alphas, cv_c = choose_alpha(z, cohort.time, cohort.event, l1_ratio, inner_folds, seed)
@@ -116,7 +116,8 @@ def fit_linear(cohort: Cohort, arch: str, seed: int = 0, *, l1_ratio: float = 0.
     module.eval()
     baseline = BreslowBaseline.fit(predict_log_risk(module, standardizer, axes, raw), cohort.time, cohort.event)
     settings: dict[str, Any] = {"seed": seed, "l1_ratio": l1_ratio, "inner_folds": inner_folds,
-                                "alpha": float(alphas[best]), "nonzero": int(np.count_nonzero(beta))}
+                                "transform": transform, "alpha": float(alphas[best]),
+                                "nonzero": int(np.count_nonzero(beta))}
     return FittedModel(
         arch=arch, modalities=used, widths=widths, hyper=module.hyper, module=module, standardizer=standardizer,
         axes=axes, baseline=baseline, train_ids=cohort.ids.tolist(), val_ids=[],
