@@ -7,7 +7,9 @@ A cohort of N patients holds
 * ``event``: N indicators, 1 = the event (death) was observed at ``time``,
   0 = censored at ``time``;
 * ``modalities``: M >= 1 named feature matrices, each (N, d_m) float32, row a
-  belonging to patient ``ids[a]``;
+  belonging to patient ``ids[a]``; a row that is entirely NaN means that
+  patient lacks that modality (:attr:`Cohort.missing`; only cohorts read with
+  ``allow_missing`` have such rows), any other NaN/inf is an error;
 * optionally ``group`` (site, grade, ... used to stratify splits),
   ``covariates`` (clinical covariates for adjusted analyses) and ``truth``
   (the known answer of a simulated cohort).
@@ -93,7 +95,9 @@ class Cohort:
             if x.shape[1] == 0:
                 raise CohortError(f"cohort {self.name!r}: modality {m!r} has no features")
             x = x.astype(np.float32)
-            finite = np.isfinite(x)
+            finite = np.isfinite(x) | np.isnan(x).all(axis=1, keepdims=True)  # NaN rows: missing modality
+            if np.isnan(x).all(axis=1).all():
+                raise CohortError(f"cohort {self.name!r}: modality {m!r} is missing for every patient")
             if not finite.all():
                 r, c = np.argwhere(~finite)[0]
                 fn = list(self.feature_names.get(m, []))
@@ -146,6 +150,11 @@ class Cohort:
     def X(self) -> dict[str, np.ndarray]:
         """The modalities as a plain dict (the input format of every model)."""
         return dict(self.modalities)
+
+    @property
+    def missing(self) -> dict[str, np.ndarray]:
+        """Per modality, the (N,) mask of patients who lack it (an all-NaN row)."""
+        return {m: np.isnan(x).all(axis=1) for m, x in self.modalities.items()}
 
     def widths(self) -> dict[str, int]:
         return {m: int(x.shape[1]) for m, x in self.modalities.items()}
@@ -222,5 +231,7 @@ class Cohort:
         if self.covariates is not None and self.covariates.shape[1]:
             lines.append("covariates  " + ", ".join(map(str, self.covariates.columns)))
         for m, x in self.modalities.items():
-            lines.append(f"modality    {m:<12} {x.shape[1]:>6} features  ({self.kinds[m]})")
+            lacking = int(self.missing[m].sum())
+            lines.append(f"modality    {m:<12} {x.shape[1]:>6} features  ({self.kinds[m]})"
+                         + (f", missing for {lacking} patient(s)" if lacking else ""))
         return "\n".join(lines)

@@ -14,6 +14,7 @@ Its keys are those of :class:`intersurv.training.rundir.ExperimentConfig`
     max_epochs = 200
     reduce = "none"           # "auto": principal components of modalities wider than the
                               # training part; an integer: that many components
+    transform = "rank_normal" # or "standardize", "clip"; or a table [train.transform] per modality
 
     [explain]
     masker = "mean"           # mean | zero | marginal | shuffle

@@ -27,6 +27,8 @@ def add_audit_options(p: argparse.ArgumentParser) -> None:
                    help="refit every fusion model R times on outcomes without interaction and report its "
                         "InterSHAP beyond that additive null (default 0: off; costs R trainings per unit)")
     p.add_argument("--max-epochs", type=int, help="maximum training epochs")
+    p.add_argument("--allow-missing", action="store_true",
+                   help="keep patients who lack a modality (imputed by the training mean; see the report)")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="any other keyword argument of intersurv.fit (repeatable)")
     p.add_argument("--jobs", type=int, default=1, help="units run in parallel processes (results do not depend on it)")
@@ -55,7 +57,8 @@ def resolve_audit(args: argparse.Namespace, base: dict | None = None):  # type: 
             explain[key] = getattr(args, key)
     data["explain"] = explain
     data["cohort"] = resolve_cohort_source(str(data["cohort"]))
-    cohort = load_cohort(data["cohort"], drop_incomplete=bool(data.get("drop_incomplete", False)))
+    cohort = load_cohort(data["cohort"], drop_incomplete=bool(data.get("drop_incomplete", False)),
+                         allow_missing=bool(data.get("allow_missing", False)))
     if data.get("modalities"):
         cohort = cohort.select_modalities(list(data["modalities"]))
     return audit_config(data, cohort.modality_names, source=args.config or "options"), cohort

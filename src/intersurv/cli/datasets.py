@@ -16,6 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("cohort", help="cohort directory or built-in name")
     q.add_argument("--drop-incomplete", action="store_true",
                    help="drop patients missing from a modality instead of failing")
+    q.add_argument("--allow-missing", action="store_true",
+                   help="keep patients missing from a modality (counted in the summary)")
     q.set_defaults(func=_check)
 
     q = dsub.add_parser("export", help="write a built-in cohort as a cohort directory")
@@ -52,7 +54,7 @@ def _list(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     from ..datasets import load_cohort
 
-    cohort = load_cohort(args.cohort, drop_incomplete=args.drop_incomplete)
+    cohort = load_cohort(args.cohort, drop_incomplete=args.drop_incomplete, allow_missing=args.allow_missing)
     print(cohort.summary())
     print("ok")
     return 0

@@ -121,6 +121,8 @@ def resolve_options(args: argparse.Namespace, base: dict[str, Any] | None = None
     data["protocol"] = protocol
     if getattr(args, "threads", None) is not None:
         data["threads"] = args.threads
+    if getattr(args, "allow_missing", False):
+        data["allow_missing"] = True
     if getattr(args, "modalities", None):
         data["modalities"] = _csv(args.modalities)
     if getattr(args, "horizons", None):
@@ -161,7 +163,8 @@ def _train(args: argparse.Namespace) -> int:
     else:
         data = resolve_options(args)
         data["cohort"] = resolve_cohort_source(str(data["cohort"]))
-        cohort = load_cohort(data["cohort"], drop_incomplete=bool(data.get("drop_incomplete", False)))
+        cohort = load_cohort(data["cohort"], drop_incomplete=bool(data.get("drop_incomplete", False)),
+                         allow_missing=bool(data.get("allow_missing", False)))
         mods = data.get("modalities") or cohort.modality_names
         data["architectures"] = expand_architectures(list(data["architectures"]), list(mods))
         config = ExperimentConfig.from_dict(data, source=args.config or "options")

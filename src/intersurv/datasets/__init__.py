@@ -60,7 +60,7 @@ def list_datasets() -> list[BuiltinDataset]:
     return list(BUILTINS.values())
 
 
-def load_cohort(source: str | Path, *, drop_incomplete: bool = False) -> Cohort:
+def load_cohort(source: str | Path, *, drop_incomplete: bool = False, allow_missing: bool = False) -> Cohort:
     """Load a cohort from a built-in name (see ``intersurv datasets list``) or a cohort directory."""
     key = str(source)
     if key in BUILTINS and not Path(key).exists():
@@ -69,7 +69,7 @@ def load_cohort(source: str | Path, *, drop_incomplete: bool = False) -> Cohort:
     if path.is_dir():
         from ..io.cohort_dir import read_cohort_dir
 
-        return read_cohort_dir(path, drop_incomplete=drop_incomplete)
+        return read_cohort_dir(path, drop_incomplete=drop_incomplete, allow_missing=allow_missing)
     raise CohortError(
         f"{source}: not a cohort directory nor a built-in cohort (built-ins: {', '.join(BUILTINS)})"
     )

@@ -94,7 +94,7 @@ def _validation_split(cohort: Cohort, val_fraction: float, seed: int) -> tuple[n
 
 def fit(cohort: Cohort, arch: str, seed: int = 0, *, val_fraction: float = 0.2, lr: float = 1e-3,
         weight_decay: float = 1e-4, max_epochs: int = 200, patience: int = 20, batch_size: int | None = None,
-        ties: str = "efron", reduce: str | int = "none", transform: str | dict[str, str] = "standardize",
+        ties: str = "efron", reduce: str | int = "none", transform: str | dict[str, str] = "rank_normal",
         l1_ratio: float = 0.5, inner_folds: int = 5, **model_hyper: Any) -> FittedModel:
     """Train ``arch`` on ``cohort`` (see the module docstring) and return the :class:`FittedModel`.
 
@@ -104,8 +104,9 @@ def fit(cohort: Cohort, arch: str, seed: int = 0, *, val_fraction: float = 0.2, 
     :mod:`intersurv.training.pca`, and ``docs/validation.md`` for what it
     changes on simulated and real cohorts).
     ``transform`` names the input transform of every modality, or maps
-    modality names to theirs (others: ``"standardize"``); see
-    :mod:`intersurv.training.standardize`.
+    modality names to theirs (others: ``"standardize"``); the default
+    ``"rank_normal"`` was chosen by cross-validated C on real TCGA cohorts
+    (``docs/validation.md``); see :mod:`intersurv.training.standardize`.
     ``model_hyper`` are the architecture's hyperparameters (``hidden``,
     ``dropout``, ``rank``, ...; see :mod:`intersurv.models.registry`).
     ``history`` of the result holds per epoch ``train`` (mean of the epoch's

@@ -92,7 +92,7 @@ def choose_alpha(z: np.ndarray, time: np.ndarray, event: np.ndarray, l1_ratio: f
 
 
 def fit_linear(cohort: Cohort, arch: str, seed: int = 0, *, l1_ratio: float = 0.5, inner_folds: int = 5,
-               transform: str | dict[str, str] = "standardize") -> FittedModel:
+               transform: str | dict[str, str] = "rank_normal") -> FittedModel:
     """Fit the linear reference ``arch`` (``linear:<m>`` or ``clinical``) on ``cohort``; see the module docstring."""
     from ..survival import BreslowBaseline
 

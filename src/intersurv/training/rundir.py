@@ -86,6 +86,8 @@ class ExperimentConfig:
     paths absolute). ``architectures`` x ``seeds`` x the protocol's folds are
     the units; ``train`` is passed to :func:`intersurv.fit` as keyword
     arguments; ``modalities`` selects (and orders) modalities, all when None;
+    ``drop_incomplete`` / ``allow_missing`` drop or keep patients absent from
+    a modality table (:func:`intersurv.io.cohort_dir.read_cohort_dir`);
     ``stratify_group`` stratifies splits by ``cohort.group`` as well as by event;
     ``horizons`` are the metric horizons in the cohort's time unit (None: the
     defaults of :func:`intersurv.metrics.default_horizons`, per unit);
@@ -102,6 +104,7 @@ class ExperimentConfig:
     train: dict[str, Any] = field(default_factory=dict)
     modalities: tuple[str, ...] | None = None
     drop_incomplete: bool = False
+    allow_missing: bool = False
     stratify_group: bool = True
     horizons: tuple[float, ...] | None = None
     threads: int = 1
@@ -390,7 +393,7 @@ def load_config_cohort(config: ExperimentConfig, run_path: Path) -> Cohort:
     source = config.cohort
     if source not in BUILTINS and not Path(source).is_absolute():
         source = str(run_path / source)
-    cohort = load_cohort(source, drop_incomplete=config.drop_incomplete)
+    cohort = load_cohort(source, drop_incomplete=config.drop_incomplete, allow_missing=config.allow_missing)
     if config.modalities is not None:
         cohort = cohort.select_modalities(list(config.modalities))
     return cohort
