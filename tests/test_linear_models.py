@@ -97,6 +97,7 @@ def test_covariates_as_modality_errors(cohort: Cohort) -> None:
 def test_architecture_names_expand() -> None:
     assert expand_architectures(["unimodal", "linear", "late"], ["a", "b"]) == [
         "unimodal:a", "unimodal:b", "linear:a", "linear:b", "late"]
+    assert expand_architectures(["linear", "clinical"], ["a", "clinical"]) == ["linear:a", "clinical"]
     with pytest.raises(IntersurvError, match="unknown architecture 'linear'"):
         fit(linear_cohort(n=40), "linear")
 

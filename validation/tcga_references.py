@@ -25,7 +25,9 @@ the number of fits whose best epoch was 1).
 
     nice -n 10 python validation/tcga_references.py --cohort gbmlgg --out validation/tcga_gbmlgg.csv
     nice -n 10 python validation/tcga_references.py --cohort gbmlgg --missing 0.3 --out validation/tcga_gbmlgg_missing.csv
-    python validation/tcga_references.py --summary validation/tcga_gbmlgg.csv
+    nice -n 10 python validation/tcga_references.py --cohort gbmlgg --select linear:rank_normal \
+        --out validation/tcga_gbmlgg_linear_rank.csv
+    python validation/tcga_references.py --summary validation/tcga_gbmlgg*.csv
 """
 
 from __future__ import annotations
@@ -84,7 +86,7 @@ def jobs(missing: float) -> list[tuple[str, str, str]]:
     return out
 
 
-def run(name: str, out: Path, seeds: int, folds: int, missing: float) -> None:
+def run(name: str, out: Path, seeds: int, folds: int, missing: float, select: str | None = None) -> None:
     import torch
 
     from intersurv.metrics import harrell_c
@@ -108,6 +110,9 @@ def run(name: str, out: Path, seeds: int, folds: int, missing: float) -> None:
         for fold, split in enumerate(kfold_splits(cohort.event, folds, seed, cohort.group)):
             train, test = cohort.subset(split.train), cohort.subset(split.test)
             for label, arch, transform in jobs(missing):
+                prefix, _, wanted = (select or "").partition(":")
+                if select and not (label.startswith(prefix) and transform == wanted):
+                    continue
                 if (label, transform, seed, fold) in done:
                     continue
                 t0 = time.perf_counter()
@@ -161,6 +166,8 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--missing", type=float, default=0.0, help="share of patients losing one omics modality")
+    p.add_argument("--select", metavar="PREFIX:TRANSFORM",
+                   help="fit only the models whose label starts with PREFIX, under TRANSFORM")
     p.add_argument("--summary", nargs="+", type=Path)
     args = p.parse_args()
     if args.summary:
@@ -169,7 +176,7 @@ def main() -> None:
     if not (args.cohort and args.out):
         p.error("--cohort and --out are required (or --summary CSV ...)")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    run(args.cohort, args.out, args.seeds, args.folds, args.missing)
+    run(args.cohort, args.out, args.seeds, args.folds, args.missing, args.select)
 
 
 if __name__ == "__main__":

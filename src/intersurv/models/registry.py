@@ -147,10 +147,17 @@ def model_modalities(arch: str, modalities: list[str]) -> list[str]:
 
 
 def expand_architectures(names: list[str], modalities: list[str]) -> list[str]:
-    """``unimodal`` and ``linear`` -> one ``<name>:<m>`` per modality; other names as they are."""
+    """``unimodal`` and ``linear`` -> one ``<name>:<m>`` per modality; other names as they are.
+
+    ``linear`` skips the covariates modality when ``clinical`` (the same model) is also named.
+    """
     out: list[str] = []
     for a in names:
-        out += [f"{a}:{m}" for m in modalities] if a in PER_MODALITY else [a]
+        if a not in PER_MODALITY:
+            out.append(a)
+            continue
+        out += [f"{a}:{m}" for m in modalities
+                if not (a == "linear" and m == CLINICAL_MODALITY and "clinical" in names)]
     return out
 
 
