@@ -39,7 +39,7 @@ def cohort() -> Cohort:
 
 
 def test_linear_model_is_the_coxnet_fit_at_the_inner_cv_penalty(cohort: Cohort) -> None:
-    model = fit(cohort, "linear:a", seed=3, l1_ratio=0.5, inner_folds=4)
+    model = fit(cohort, "linear:a", seed=3, l1_ratio=0.5, inner_folds=4, transform="standardize")
     x = cohort.modalities["a"].astype(np.float64)
     mu, sd = x.mean(axis=0), x.std(axis=0)
     z = (x - mu) / sd

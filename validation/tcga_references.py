@@ -156,7 +156,27 @@ def summary(paths: list[Path]) -> str:
             lines.append(f"| {model} | {transform} | {r['mean']:.3f} ± {r['std']:.3f} | {int(r['count'])} | "
                          f"{int(r['epoch1']) if not model.startswith(('linear', 'clinical')) else '-'} |")
         lines.append("")
+    lines += paired_missing(df)
     return "\n".join(lines)
+
+
+def paired_missing(df: pd.DataFrame) -> list[str]:
+    """Complete minus missing-modality C of the same model, transform, seed and fold."""
+    key = ["model", "transform", "seed", "fold"]
+    lines = []
+    for name in df["cohort"].unique():
+        if "missing" in name:
+            continue
+        for other in (n for n in df["cohort"].unique() if n.startswith(f"{name} (")):
+            m = df[df["cohort"] == name].merge(df[df["cohort"] == other], on=key, suffixes=("_full", "_miss"))
+            m["drop"] = m["c_index_full"] - m["c_index_miss"]
+            g = m.groupby(["model", "transform"], sort=False)["drop"].agg(["mean", "std", "count"])
+            lines += [f"**TCGA-{name.upper()}: complete minus {other.split('(', 1)[1].rstrip(')')}** "
+                      "(paired by seed and fold)", "", "| model | transform | C drop | folds |", "|---|---|---|---|"]
+            lines += [f"| {mod} | {t} | {r['mean']:+.3f} ± {r['std']:.3f} | {int(r['count'])} |"
+                      for (mod, t), r in g.iterrows()]
+            lines.append("")
+    return lines
 
 
 def main() -> None:
