@@ -24,7 +24,7 @@ def inputs(w: dict[str, int], n: int, seed: int) -> dict[str, torch.Tensor]:
 
 
 def test_registry_lists_every_architecture() -> None:
-    assert set(ARCHITECTURES) == {"unimodal", *FUSION}
+    assert set(ARCHITECTURES) == {"unimodal", "linear", "clinical", *FUSION}
 
 
 @pytest.mark.parametrize("m", [2, 3])

@@ -90,7 +90,7 @@ def wide_cohort(n: int = 60) -> Cohort:
 
 def test_fit_reduces_wide_modalities_and_saves_the_axes(tmp_path) -> None:
     c = wide_cohort()
-    model = fit(c, "early", seed=0, max_epochs=5, hidden=4, reduce="auto")
+    model = fit(c, "early", seed=0, max_epochs=5, hidden=4, reduce="auto", transform="standardize")
     k = model.axes.axes["a"].shape[1]
     assert "b" not in model.axes.axes and 1 <= k < 200
     assert model.module.net[0].in_features == k + 8

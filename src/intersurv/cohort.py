@@ -7,7 +7,9 @@ A cohort of N patients holds
 * ``event``: N indicators, 1 = the event (death) was observed at ``time``,
   0 = censored at ``time``;
 * ``modalities``: M >= 1 named feature matrices, each (N, d_m) float32, row a
-  belonging to patient ``ids[a]``;
+  belonging to patient ``ids[a]``; a row that is entirely NaN means that
+  patient lacks that modality (:attr:`Cohort.missing`; only cohorts read with
+  ``allow_missing`` have such rows), any other NaN/inf is an error;
 * optionally ``group`` (site, grade, ... used to stratify splits),
   ``covariates`` (clinical covariates for adjusted analyses) and ``truth``
   (the known answer of a simulated cohort).
@@ -118,7 +120,9 @@ class Cohort:
             if x.shape[1] == 0:
                 raise CohortError(f"cohort {self.name!r}: modality {m!r} has no features")
             x = x.astype(np.float32)
-            finite = np.isfinite(x)
+            finite = np.isfinite(x) | np.isnan(x).all(axis=1, keepdims=True)  # NaN rows: missing modality
+            if np.isnan(x).all(axis=1).all():
+                raise CohortError(f"cohort {self.name!r}: modality {m!r} is missing for every patient")
             if not finite.all():
                 r, c = np.argwhere(~finite)[0]
                 fn = list(self.feature_names.get(m, []))
@@ -172,6 +176,11 @@ class Cohort:
         """The modalities as a plain dict (the input format of every model)."""
         return dict(self.modalities)
 
+    @property
+    def missing(self) -> dict[str, np.ndarray]:
+        """Per modality, the (N,) mask of patients who lack it (an all-NaN row)."""
+        return {m: np.isnan(x).all(axis=1) for m, x in self.modalities.items()}
+
     def widths(self) -> dict[str, int]:
         return {m: int(x.shape[1]) for m, x in self.modalities.items()}
 
@@ -209,6 +218,29 @@ class Cohort:
             kinds={m: self.kinds[m] for m in names}, name=self.name, truth=self.truth,
         )
 
+    def with_covariates_modality(self, name: str = "clinical") -> "Cohort":
+        """The cohort with its covariates added as one more modality ``name`` (kind ``clinical``).
+
+        Every covariate must be numeric and finite (encode categories first);
+        the fusion models then use the covariates like any other modality.
+        """
+        cov = self.covariates
+        if cov is None or cov.shape[1] == 0:
+            raise CohortError(f"cohort {self.name!r}: no covariates to use as modality {name!r}")
+        if name in self.modalities:
+            raise CohortError(f"cohort {self.name!r}: modality {name!r} exists already")
+        text = [str(c) for c in cov.columns if not pd.api.types.is_numeric_dtype(cov[c])]
+        if text:
+            raise CohortError(f"cohort {self.name!r}: covariate {text[0]!r} is not numeric; encode it as numbers "
+                              f"to use the covariates as modality {name!r}")
+        return Cohort(
+            ids=self.ids, time=self.time, event=self.event,
+            modalities={**self.modalities, name: cov.to_numpy(dtype=np.float32)},
+            feature_names={**self.feature_names, name: [str(c) for c in cov.columns]},
+            time_unit=self.time_unit, group=self.group, covariates=cov,
+            kinds={**self.kinds, name: "clinical"}, name=self.name, truth=self.truth,
+        )
+
     def summary(self) -> str:
         """A few human-readable lines: patients, events, follow-up, modalities."""
         t = self.time
@@ -224,5 +256,7 @@ class Cohort:
         if self.covariates is not None and self.covariates.shape[1]:
             lines.append("covariates  " + ", ".join(map(str, self.covariates.columns)))
         for m, x in self.modalities.items():
-            lines.append(f"modality    {m:<12} {x.shape[1]:>6} features  ({self.kinds[m]})")
+            lacking = int(self.missing[m].sum())
+            lines.append(f"modality    {m:<12} {x.shape[1]:>6} features  ({self.kinds[m]})"
+                         + (f", missing for {lacking} patient(s)" if lacking else ""))
         return "\n".join(lines)

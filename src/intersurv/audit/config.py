@@ -14,6 +14,7 @@ Its keys are those of :class:`intersurv.training.config.ExperimentConfig`
     max_epochs = 200
     reduce = "none"           # "auto": principal components of modalities wider than the
                               # training part; an integer: that many components
+    transform = "rank_normal" # or "standardize", "clip"; or a table [train.transform] per modality
 
     [explain]
     masker = "mean"           # mean | zero | marginal | shuffle
@@ -29,13 +30,16 @@ Its keys are those of :class:`intersurv.training.config.ExperimentConfig`
     bootstrap = 200
     permutations = 200
 
-``"unimodal"`` in ``architectures`` expands to ``unimodal:<m>`` for every
-modality. The defaults and checks of ``[train]`` are those of
-:class:`intersurv.training.settings.TrainSettings`, of ``[explain]`` those of
-:class:`intersurv.interactions.settings.ExplainSettings` (the values above
-are the defaults). The explain and prognostic settings are stored, every
-default resolved, in the experiment config's ``extra``, so a run directory
-records them and resumes only with them.
+``"unimodal"`` and ``"linear"`` in ``architectures`` expand to
+``unimodal:<m>`` / ``linear:<m>`` for every modality; by default the linear
+reference models are included, and ``clinical`` (linear Cox on the
+covariates) when the cohort has its covariates as modality ``clinical``
+(``covariates_as_modality`` in cohort.toml). The defaults and checks of
+``[train]`` are those of :class:`intersurv.training.settings.TrainSettings`, of
+``[explain]`` those of :class:`intersurv.interactions.settings.ExplainSettings`
+(the values above are the defaults). The explain and prognostic settings are
+stored, every default resolved, in the experiment config's ``extra``, so a run
+directory records them and resumes only with them.
 """
 
 from __future__ import annotations
@@ -44,9 +48,11 @@ from typing import Any
 
 from ..errors import IntersurvError
 from ..interactions.settings import ExplainSettings
-from ..training.config import ExperimentConfig, expand_architectures
+from ..models import CLINICAL_MODALITY, expand_architectures
+from ..training.config import ExperimentConfig
 
-DEFAULT_ARCHITECTURES = ["unimodal", "early", "late", "cross_attention", "bilinear", "gated", "kronecker"]
+DEFAULT_ARCHITECTURES = ["unimodal", "linear", "clinical", "early", "late", "cross_attention", "bilinear", "gated",
+                         "kronecker"]
 DEFAULT_SEEDS = [0, 1, 2, 3, 4]
 PROGNOSTIC_DEFAULTS: dict[str, Any] = {"bootstrap": 200, "permutations": 200}
 #: Cohorts up to this size default to repeated stratified k-fold CV, larger ones to hold-out.
@@ -102,7 +108,12 @@ def audit_config(data: dict[str, Any], modalities: list[str], *, source: str = "
     explain = ExplainSettings.from_dict(data.pop("explain", {}), source=f"{source}: [explain]")
     explain.check_modalities(len(mods))
     prognostic = _prognostic(data, source)
-    data["architectures"] = expand_architectures(data.get("architectures") or DEFAULT_ARCHITECTURES, mods)
+    given = data.get("architectures")
+    if given and "clinical" in given and CLINICAL_MODALITY not in mods:
+        raise IntersurvError(f"{source}: architecture 'clinical' needs the covariates as modality "
+                             f"{CLINICAL_MODALITY!r} (set covariates_as_modality in cohort.toml)")
+    names = list(given or [a for a in DEFAULT_ARCHITECTURES if a != "clinical" or CLINICAL_MODALITY in mods])
+    data["architectures"] = expand_architectures(names, mods)
     data.setdefault("seeds", list(DEFAULT_SEEDS))
     data["extra"] = {"explain": explain.to_dict(), "prognostic": prognostic}
     return ExperimentConfig.from_dict(data, source=source)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..audit.config import CV_DEFAULT_FOLDS, CV_MAX_PATIENTS
+from ..audit.config import CV_DEFAULT_FOLDS, CV_MAX_PATIENTS, DEFAULT_ARCHITECTURES
 from ..interactions.settings import DEFAULT_EXPLAIN
 from ..training.config import ProtocolConfig
 from ..training.settings import DEFAULT_TRAIN
@@ -20,8 +20,9 @@ from ..training.settings import DEFAULT_TRAIN
 def add_audit_options(p: argparse.ArgumentParser, seeds_default: str = "5 (seeds 0-4)") -> None:
     """Options shared by ``audit`` and ``demo`` (whose seeds default differs)."""
     p.add_argument("--config", help="TOML file with the audit configuration")
-    p.add_argument("--arch", help="architectures, comma-separated ('unimodal' = one per modality; default "
-                                  "unimodal,early,late,cross_attention,bilinear,gated,kronecker)")
+    p.add_argument("--arch", help="architectures, comma-separated ('unimodal', 'linear' = one per modality; "
+                                  "'clinical' = linear Cox on the covariates; default "
+                                  f"{', '.join(DEFAULT_ARCHITECTURES)})")
     p.add_argument("--seeds", help=f"a count (3 = seeds 0,1,2) or a comma list (0,5,7); default {seeds_default}")
     proto = p.add_mutually_exclusive_group()
     proto.add_argument("--folds", type=int, help=f"k-fold cross-validation per seed (default: {CV_DEFAULT_FOLDS}-fold "
@@ -40,6 +41,8 @@ def add_audit_options(p: argparse.ArgumentParser, seeds_default: str = "5 (seeds
                         "per unit)")
     p.add_argument("--max-epochs", type=int,
                    help=f"maximum training epochs (default {DEFAULT_TRAIN.max_epochs})")
+    p.add_argument("--allow-missing", action="store_true",
+                   help="keep patients who lack a modality (imputed by the training mean; see the report)")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="any other keyword argument of intersurv.fit (repeatable)")
     p.add_argument("--jobs", type=int, default=1,
@@ -70,7 +73,8 @@ def resolve_audit(args: argparse.Namespace, base: dict | None = None):  # type: 
     data["explain"] = explain
     data["cohort"] = resolve_cohort_source(str(data["cohort"]))
     refuse_inside_cohort(args.out, data["cohort"])
-    cohort = load_cohort(data["cohort"], drop_incomplete=bool(data.get("drop_incomplete", False)))
+    cohort = load_cohort(data["cohort"], drop_incomplete=bool(data.get("drop_incomplete", False)),
+                         allow_missing=bool(data.get("allow_missing", False)))
     if data.get("modalities"):
         cohort = cohort.select_modalities(list(data["modalities"]))
     return audit_config(data, cohort.modality_names, source=args.config or "options",

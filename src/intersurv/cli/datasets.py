@@ -1,4 +1,4 @@
-"""``intersurv datasets list | check DIR | export NAME DIR``."""
+"""``intersurv datasets list | check DIR | export NAME DIR | import FILE --out DIR``."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("cohort", help="cohort directory or built-in name")
     q.add_argument("--drop-incomplete", action="store_true",
                    help="drop patients missing from a modality instead of failing")
+    q.add_argument("--allow-missing", action="store_true",
+                   help="keep patients missing from a modality (counted in the summary)")
     q.set_defaults(func=_check)
 
     q = dsub.add_parser("export", help="write a built-in cohort as a cohort directory")
@@ -25,6 +27,22 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="modality table format (default parquet)")
     q.add_argument("--force", action="store_true", help="write into a non-empty directory (overwriting files)")
     q.set_defaults(func=_export)
+
+    q = dsub.add_parser("import", help="turn a TCGA table of the MCAT/PORPOISE/SurvPath layout into a cohort directory")
+    q.add_argument("file", help="CSV, or zip of one CSV: one row per slide, case_id, survival_months, censorship, "
+                                "<GENE>_rnaseq/_cnv/_mut feature columns")
+    q.add_argument("--out", required=True, help="new cohort directory to write")
+    q.add_argument("--clinical", help="CSV joined by case_id for further covariates (numeric, or WHO grade G2/G3/G4)")
+    q.add_argument("--modality-suffix", action="append", default=[], metavar="SUFFIX=NAME",
+                   help="name the modality of a column suffix (default rnaseq=rna, cnv=cnv, mut=mut); repeatable")
+    q.add_argument("--drop-incomplete", action="store_true",
+                   help="drop patients without a value for a --clinical covariate instead of failing")
+    q.add_argument("--covariates-as-modality", metavar="NAME",
+                   help="also use the covariates as a modality of that name (e.g. clinical: then the fusion "
+                        "models use them and the 'clinical' reference model is audited)")
+    q.add_argument("--name", help="cohort name (default: the file name)")
+    q.add_argument("--format", choices=["parquet", "csv"], default="parquet", help="modality table format")
+    q.set_defaults(func=_import)
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -38,7 +56,7 @@ def _list(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     from ..datasets import load_cohort
 
-    cohort = load_cohort(args.cohort, drop_incomplete=args.drop_incomplete)
+    cohort = load_cohort(args.cohort, drop_incomplete=args.drop_incomplete, allow_missing=args.allow_missing)
     print(cohort.summary())
     print("ok")
     return 0
@@ -55,4 +73,24 @@ def _export(args: argparse.Namespace) -> int:
     refuse_non_empty(args.out, force=args.force)
     path = write_cohort_dir(load_cohort(args.name), args.out, table_format=args.format)
     print(f"wrote {args.name} to {path}")
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from ..errors import IntersurvError
+    from ..io.tcga_table import import_tcga_table, write_new_cohort_dir
+
+    suffixes: dict[str, str] = {}
+    for item in args.modality_suffix:
+        suffix, sep, name = item.partition("=")
+        if not sep or not suffix.strip() or not name.strip():
+            raise IntersurvError(f"--modality-suffix {item!r}: expected SUFFIX=NAME, e.g. rnaseq=rna")
+        suffixes[suffix.strip().lstrip("_")] = name.strip()
+    report = import_tcga_table(args.file, clinical=args.clinical, suffixes=suffixes, name=args.name,
+                               drop_incomplete=args.drop_incomplete)
+    path = write_new_cohort_dir(report.cohort, args.out, table_format=args.format,
+                                covariates_as_modality=args.covariates_as_modality)
+    for line in report.lines():
+        print(line)
+    print(f"wrote {path}")
     return 0

@@ -121,6 +121,8 @@ def resolve_options(args: argparse.Namespace, base: dict[str, Any] | None = None
     data["protocol"] = protocol
     if getattr(args, "threads", None) is not None:
         data["threads"] = args.threads
+    if getattr(args, "allow_missing", False):
+        data["allow_missing"] = True
     if getattr(args, "modalities", None):
         data["modalities"] = _csv(args.modalities)
     if getattr(args, "horizons", None):
@@ -150,7 +152,8 @@ def _train(args: argparse.Namespace) -> int:
 
     from ..datasets import load_cohort, resolve_cohort_source
     from ..io.outdir import refuse_inside_cohort
-    from ..training.config import ExperimentConfig, expand_architectures
+    from ..models import expand_architectures
+    from ..training.config import ExperimentConfig
     from ..training.experiment import run_experiment, summary_table
     from ..training.rundir import RunDir
 
@@ -163,9 +166,10 @@ def _train(args: argparse.Namespace) -> int:
         data = resolve_options(args)
         data["cohort"] = resolve_cohort_source(str(data["cohort"]))
         refuse_inside_cohort(out, data["cohort"])
-        cohort = load_cohort(data["cohort"], drop_incomplete=bool(data.get("drop_incomplete", False)))
-        data["architectures"] = expand_architectures(data["architectures"],
-                                                     data.get("modalities") or cohort.modality_names)
+        cohort = load_cohort(data["cohort"], drop_incomplete=bool(data.get("drop_incomplete", False)),
+                             allow_missing=bool(data.get("allow_missing", False)))
+        data["architectures"] = expand_architectures(list(data["architectures"]),
+                                                     list(data.get("modalities") or cohort.modality_names))
         config = ExperimentConfig.from_dict(data, source=args.config or "options")
     units = run_experiment(config, out, cohort=cohort, jobs=args.jobs)
     print(format_table(summary_table(units, "c_harrell"), summary_table(units, "c_uno"), config))

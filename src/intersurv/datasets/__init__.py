@@ -75,7 +75,7 @@ def resolve_cohort_source(source: str | Path, *, relative_to: str | Path | None 
     return str(path.resolve())
 
 
-def load_cohort(source: str | Path, *, drop_incomplete: bool = False) -> Cohort:
+def load_cohort(source: str | Path, *, drop_incomplete: bool = False, allow_missing: bool = False) -> Cohort:
     """Load a cohort from a built-in name (see ``intersurv datasets list``) or a cohort directory."""
     key = resolve_cohort_source(source)
     if key in BUILTINS:
@@ -84,7 +84,7 @@ def load_cohort(source: str | Path, *, drop_incomplete: bool = False) -> Cohort:
     if path.is_dir():
         from ..io.cohort_dir import read_cohort_dir
 
-        return read_cohort_dir(path, drop_incomplete=drop_incomplete)
+        return read_cohort_dir(path, drop_incomplete=drop_incomplete, allow_missing=allow_missing)
     raise CohortError(
         f"{source}: not a cohort directory nor a built-in cohort (built-ins: {', '.join(BUILTINS)})"
     )

@@ -45,7 +45,7 @@ def _arrays(what: str, data: Mapping[str, np.ndarray], modalities: list[str]) ->
             raise IntersurvError(f"{what} modality {m!r} has shape {x.shape}; expected (patients, features)")
         if not np.issubdtype(x.dtype, np.floating):
             x = x.astype(np.float64)
-        bad = ~np.isfinite(x)
+        bad = ~np.isfinite(x) & ~np.isnan(x).all(axis=1, keepdims=True)  # an all-NaN row: modality missing
         if bad.any():
             raise IntersurvError(f"{what} modality {m!r} has {int(bad.sum())} NaN/inf value(s), "
                                  f"first in row {int(np.argwhere(bad)[0][0])}")

@@ -5,7 +5,9 @@ a :class:`Background`: a small table of rows per modality and, for each
 patient a, the K row numbers ``index[a]`` averaged over when a's modalities are
 masked.
 
-* ``mean``: one row, the per-modality mean over the reference set (K = 1);
+* ``mean``: one row, the per-modality mean over the reference set (K = 1),
+  over the reference patients who have the modality (an all-NaN row marks a
+  missing modality, see :attr:`intersurv.cohort.Cohort.missing`);
 * ``zero``: one row of zeros (K = 1; needs no reference);
 * ``marginal``: K reference patients, the same K for every patient, drawn
   without replacement with the seed (all of them when the reference has at
@@ -21,6 +23,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import IntersurvError
+
+
+def _present(x: np.ndarray) -> np.ndarray:
+    """The rows of ``x`` that are not entirely NaN (patients who have the modality)."""
+    return x[~np.isnan(x).all(axis=1)]
 
 MASKERS = ("mean", "zero", "marginal", "shuffle")
 
@@ -69,7 +76,7 @@ def make_background(
         raise IntersurvError(f"masker {masker!r} needs a reference set (the model's training data)")
     n_ref = len(next(iter(reference.values())))
     if masker == "mean":
-        values = {m: reference[m].mean(axis=0, keepdims=True, dtype=np.float64).astype(x.dtype)
+        values = {m: _present(reference[m]).mean(axis=0, keepdims=True, dtype=np.float64).astype(x.dtype)
                   for m, x in X.items()}
         return Background(masker, values, one_row, shared=True)
     if masker == "marginal":

@@ -23,6 +23,11 @@ A cohort directory holds
       file = "rna.parquet"
       kind = "rna"
 
+  A top-level ``allow_missing = true`` keeps patients absent from a modality
+  table (see :func:`read_cohort_dir`). A top-level ``covariates_as_modality = "clinical"`` adds the covariates as
+  one more modality of that name (kind ``clinical``), used by the fusion
+  models and by the ``clinical`` reference model.
+
   Without ``cohort.toml`` (or without its ``[modalities]`` table) every other
   ``.csv``/``.parquet`` file in the directory is a modality named after the file.
 * optionally ``truth.json``: the ground truth of a simulated cohort.
@@ -214,18 +219,21 @@ def _read_config(root: Path) -> dict[str, Any]:
     return cfg
 
 
-def read_cohort_dir(path: str | Path, *, drop_incomplete: bool = False) -> Cohort:
+def read_cohort_dir(path: str | Path, *, drop_incomplete: bool = False, allow_missing: bool = False) -> Cohort:
     """Load and validate a cohort directory (format in the module docstring).
 
     A patient listed in the clinical table but absent from a modality table is
     an error unless ``drop_incomplete`` is set, in which case the patient is
-    dropped and a warning names how many and which. Patients that appear only
-    in a modality table are ignored.
+    dropped and a warning names how many and which, or ``allow_missing`` (or
+    ``allow_missing = true`` in cohort.toml) is set, in which case the patient
+    is kept with an all-NaN row in that modality (:attr:`Cohort.missing`).
+    Patients that appear only in a modality table are ignored.
     """
     root = Path(path)
     if not root.is_dir():
         raise CohortError(f"{root}: not a cohort directory (no such directory)")
     cfg = _read_config(root)
+    allow_missing = allow_missing or bool(cfg.get("allow_missing", False))
     clin_cfg = cfg.get("clinical", {})
     clin_path = _resolve_inside(root, clin_cfg.get("file", "clinical.csv"), "clinical")
     id_col = clin_cfg.get("id", "patient_id")
@@ -309,13 +317,21 @@ def read_cohort_dir(path: str | Path, *, drop_incomplete: bool = False) -> Cohor
             keep &= present
         tables[m] = (mpath, df.set_index(mid))
 
-    if missing_by_mod:
+    if missing_by_mod and allow_missing:
+        lacking = pd.Series(0, index=clin.index)
+        for miss in missing_by_mod.values():
+            lacking += ids.isin(miss).astype(int)
+        if (lacking == len(tables)).any():
+            raise CohortError(f"{root}: patient {ids[lacking == len(tables)].iloc[0]!r} is in no modality table")
+        keep[:] = True
+    elif missing_by_mod:
         dropped = ids[~keep].tolist()
         if not drop_incomplete:
             m, miss = next(iter(missing_by_mod.items()))
             raise CohortError(
                 f"{tables[m][0]}: patient {miss[0]!r} from {clin_path.name} is missing "
-                f"({len(miss)} patient(s) missing from modality {m!r}; use --drop-incomplete to drop them)"
+                f"({len(miss)} patient(s) missing from modality {m!r}; use --drop-incomplete to drop them "
+                "or --allow-missing to keep them)"
             )
         shown = ", ".join(dropped[:10]) + (", ..." if len(dropped) > 10 else "")
         log.warning("dropped %d patient(s) missing from a modality: %s", len(dropped), shown)
@@ -327,9 +343,12 @@ def read_cohort_dir(path: str | Path, *, drop_incomplete: bool = False) -> Cohor
     modalities: dict[str, np.ndarray] = {}
     feature_names: dict[str, list[str]] = {}
     for m, (mpath, df) in tables.items():
-        aligned = df.loc[ids.to_numpy()].reset_index()
+        present = ids.isin(df.index).to_numpy()
+        aligned = df.loc[ids[present].to_numpy()].reset_index()
         x, names = _feature_matrix(aligned, aligned.columns[0], mpath)
-        modalities[m], feature_names[m] = x, names
+        full = np.full((len(ids), x.shape[1]), np.nan, dtype=np.float32)
+        full[present] = x
+        modalities[m], feature_names[m] = full, names
 
     truth = None
     truth_path = root / "truth.json"
@@ -339,7 +358,7 @@ def read_cohort_dir(path: str | Path, *, drop_incomplete: bool = False) -> Cohor
         except json.JSONDecodeError as exc:
             raise CohortError(f"{truth_path}: invalid JSON ({exc.msg} at line {exc.lineno})") from None
 
-    return Cohort(
+    cohort = Cohort(
         ids=ids.to_numpy(),
         time=time[keep.to_numpy()],
         event=event[keep.to_numpy()],
@@ -352,6 +371,13 @@ def read_cohort_dir(path: str | Path, *, drop_incomplete: bool = False) -> Cohor
         name=str(cfg.get("name", root.resolve().name)),
         truth=truth,
     )
+    as_modality = cfg.get("covariates_as_modality")
+    if as_modality is None:
+        return cohort
+    if not isinstance(as_modality, str) or not as_modality:
+        raise CohortError(f"{root / 'cohort.toml'}: covariates_as_modality must be a modality name, "
+                          f"not {as_modality!r}")
+    return cohort.with_covariates_modality(as_modality)
 
 
 def _toml_value(v: Any) -> str:
@@ -361,9 +387,12 @@ def _toml_value(v: Any) -> str:
 
 
 def write_modality_table(path: Path, ids: np.ndarray, x: np.ndarray, names: list[str]) -> None:
-    """Write one modality table (``patient_id`` + features) atomically as CSV or Parquet."""
-    df = pd.DataFrame(np.asarray(x, dtype=np.float32), columns=list(names))
-    df.insert(0, "patient_id", np.asarray(ids).astype(str))
+    """Write one modality table (``patient_id`` + features) atomically as CSV or Parquet; patients
+    lacking the modality (all-NaN rows) are left out."""
+    x = np.asarray(x, dtype=np.float32)
+    present = ~np.isnan(x).all(axis=1)
+    df = pd.DataFrame(x[present], columns=list(names))
+    df.insert(0, "patient_id", np.asarray(ids).astype(str)[present])
     with atomic_path(path) as tmp:
         if path.suffix == ".parquet":
             df.to_parquet(tmp, index=False)
@@ -393,7 +422,8 @@ def write_cohort_dir(cohort: Cohort, path: str | Path, *, table_format: str = "p
             covs.append(str(c))
     with atomic_path(root / "clinical.csv") as tmp:
         clin.to_csv(tmp, index=False)
-    lines = [f"name = {_toml_value(cohort.name)}", f"time_unit = {_toml_value(cohort.time_unit)}", "",
+    lines = [f"name = {_toml_value(cohort.name)}", f"time_unit = {_toml_value(cohort.time_unit)}",
+             *(["allow_missing = true"] if any(v.any() for v in cohort.missing.values()) else []), "",
              "[clinical]", 'file = "clinical.csv"', 'id = "patient_id"', 'time = "time"', 'event = "event"']
     if cohort.group is not None:
         lines.append('group = "group"')

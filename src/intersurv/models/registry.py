@@ -1,7 +1,10 @@
 """Architectures by name: :data:`ARCHITECTURES`, :func:`build_model`, :func:`count_parameters`.
 
 Names: ``unimodal:<modality>``, ``early``, ``late``, ``cross_attention``,
-``bilinear``, ``gated``, ``kronecker`` (docs/design.md section 4). Every model maps a
+``bilinear``, ``gated``, ``kronecker`` (docs/design.md section 4), and the linear
+reference models ``linear:<modality>`` and ``clinical`` (a linear Cox model on
+the modality named :data:`CLINICAL_MODALITY`, the covariates; see
+:mod:`intersurv.training.linear`). Every model maps a
 dict of (N, d_m) float32 tensors, keyed by modality name, to an (N,) log-risk;
 its modality order is fixed when it is built (the order of ``widths``).
 
@@ -30,6 +33,12 @@ from .early import EarlyFusion
 from .gated import GatedFusion
 from .kronecker import KroneckerFusion
 from .late import LateFusion
+from .linear import LinearCox
+
+#: The modality that holds a cohort's clinical covariates (``Cohort.with_covariates_modality``).
+CLINICAL_MODALITY = "clinical"
+#: Architectures whose name is ``<kind>:<modality>``.
+PER_MODALITY = ("unimodal", "linear")
 
 
 @dataclass(frozen=True)
@@ -58,6 +67,8 @@ ARCHITECTURES: dict[str, Architecture] = {
         Architecture("bilinear", BilinearFusion, 2, "main-effect branches + pairwise low-rank bilinear terms"),
         Architecture("gated", GatedFusion, 2, "sigmoid gates conditioned on all modalities"),
         Architecture("kronecker", KroneckerFusion, 2, "outer product of reduced embeddings with an appended 1"),
+        Architecture("linear", LinearCox, 1, "penalised linear Cox on one modality (name it linear:<modality>)"),
+        Architecture("clinical", LinearCox, 1, f"penalised linear Cox on the {CLINICAL_MODALITY!r} modality"),
     )
 }
 
@@ -103,10 +114,15 @@ def resolve_hyper(arch: str, **hyper: Any) -> dict[str, Any]:
     return resolved
 
 
+def is_linear(arch: str) -> bool:
+    """Whether ``arch`` is a linear reference model (fitted by :mod:`intersurv.training.linear`)."""
+    return arch == "clinical" or arch.startswith("linear:")
+
+
 def _spec(arch: str) -> Architecture:
-    base = arch.split(":", 1)[0] if arch.startswith("unimodal:") else arch
-    if base not in ARCHITECTURES or arch == "unimodal":
-        names = ", ".join("unimodal:<modality>" if a == "unimodal" else a for a in ARCHITECTURES)
+    base = arch.split(":", 1)[0] if arch.startswith(tuple(f"{p}:" for p in PER_MODALITY)) else arch
+    if base not in ARCHITECTURES or arch in PER_MODALITY:
+        names = ", ".join(f"{a}:<modality>" if a in PER_MODALITY else a for a in ARCHITECTURES)
         raise IntersurvError(f"unknown architecture {arch!r} (known: {names})")
     return ARCHITECTURES[base]
 
@@ -114,7 +130,12 @@ def _spec(arch: str) -> Architecture:
 def model_modalities(arch: str, modalities: list[str]) -> list[str]:
     """The modalities (in order) that ``arch`` uses out of those available."""
     spec = _spec(arch)
-    if spec.name == "unimodal":
+    if spec.name == "clinical" and CLINICAL_MODALITY not in modalities:
+        raise IntersurvError(f"architecture 'clinical' needs the covariates as modality {CLINICAL_MODALITY!r} "
+                             f"(has {', '.join(modalities)}; set covariates_as_modality)")
+    if spec.name == "clinical":
+        return [CLINICAL_MODALITY]
+    if spec.name in PER_MODALITY:
         m = arch.split(":", 1)[1]
         if m not in modalities:
             raise IntersurvError(f"architecture {arch!r}: no modality {m!r} (has {', '.join(modalities)})")
@@ -125,10 +146,26 @@ def model_modalities(arch: str, modalities: list[str]) -> list[str]:
     return list(modalities)
 
 
+def expand_architectures(names: list[str], modalities: list[str]) -> list[str]:
+    """``unimodal`` and ``linear`` -> one ``<name>:<m>`` per modality; other names as they are.
+
+    ``linear`` skips the covariates modality when ``clinical`` (the same model) is also named.
+    """
+    out: list[str] = []
+    for a in names:
+        if a not in PER_MODALITY:
+            out.append(a)
+            continue
+        out += [f"{a}:{m}" for m in modalities
+                if not (a == "linear" and m == CLINICAL_MODALITY and "clinical" in names)]
+    return out
+
+
 def build_model(arch: str, widths: dict[str, int], **hyper: Any) -> nn.Module:
     """A freshly initialised ``arch`` over the modalities of ``widths`` (name -> feature count).
 
-    ``unimodal:<m>`` uses only modality m; every other architecture uses all of
+    ``unimodal:<m>`` and ``linear:<m>`` use only modality m, ``clinical`` only
+    the covariates; every other architecture uses all of
     ``widths``, in its order. The module gets attributes ``arch``, ``hyper``
     (the resolved hyperparameters) and ``modalities``. Initialisation draws from
     torch's global generator: seed it first for a reproducible model.

@@ -42,7 +42,10 @@ def _e(v: Any) -> str:
 def _cohort_line(results: Mapping[str, Any]) -> str:
     c = results.get("cohort") or {}
     mods = c.get("modalities") or {}
-    mod_text = ", ".join(f"{k} ({v} features)" for k, v in mods.items()) or "\u2013"
+    lacking = c.get("missing") or {}
+    mod_text = ", ".join(f"{k} ({v} features" + (f"; missing for {lacking[k]} patients, imputed by the "
+                                                   f"training mean" if lacking.get(k) else "") + ")"
+                         for k, v in mods.items()) or "\u2013"
     return (f"<p>Cohort <b>{_e(c.get('name', '?'))}</b>: {_e(c.get('n_patients', '?'))} patients, "
             f"{_e(c.get('n_events', '?'))} events; time unit {_e(c.get('time_unit', '?'))}; "
             f"modalities {_e(mod_text)}.</p>\n"

@@ -55,6 +55,8 @@ class ExperimentConfig:
     hyperparameters of ``train``, the :class:`~.settings.TrainSettings` passed
     to :func:`intersurv.fit` (a dict is read with :meth:`TrainSettings.from_dict`);
     ``modalities`` selects (and orders) modalities, all when None;
+    ``drop_incomplete`` / ``allow_missing`` drop or keep patients absent from
+    a modality table (:func:`intersurv.io.cohort_dir.read_cohort_dir`);
     ``stratify_group`` stratifies splits by ``cohort.group`` as well as by event;
     ``horizons`` are the metric horizons in the cohort's time unit (None: the
     defaults of :func:`intersurv.metrics.default_horizons`, per unit);
@@ -71,6 +73,7 @@ class ExperimentConfig:
     train: TrainSettings = field(default_factory=TrainSettings)
     modalities: tuple[str, ...] | None = None
     drop_incomplete: bool = False
+    allow_missing: bool = False
     stratify_group: bool = True
     horizons: tuple[float, ...] | None = None
     threads: int = 1
@@ -151,11 +154,3 @@ def unit_dir_arch(arch: str) -> str:
 
 def unit_name(arch: str, seed: int, fold: int) -> str:
     return f"{unit_dir_arch(arch)}_s{seed}_f{fold}"
-
-
-def expand_architectures(architectures: list[str], modalities: list[str]) -> list[str]:
-    """``architectures`` with ``"unimodal"`` replaced by ``unimodal:<m>`` for every modality m."""
-    out: list[str] = []
-    for a in architectures:
-        out += [f"unimodal:{m}" for m in modalities] if a == "unimodal" else [str(a)]
-    return out

@@ -14,8 +14,9 @@ log-risks h(x). It holds
   reference set), ``train_ids`` / ``val_ids`` (patients used for fitting and
   for early stopping), ``history`` (loss per epoch), ``best_epoch``.
 
-:meth:`save` writes ``model.safetensors`` (weights, and the principal axes
-under keys ``input_axes/<modality>``) and ``model.json``
+:meth:`save` writes ``model.safetensors`` (weights, the principal axes
+under keys ``input_axes/<modality>`` and the quantile knots of ``rank_normal``
+inputs under ``input_knots/<modality>``) and ``model.json``
 (everything else) atomically; :meth:`load` rebuilds the module from the JSON
 and loads the weights with safetensors: nothing is unpickled.
 """
@@ -48,6 +49,8 @@ FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 #: Prefix of the principal axes in the safetensors file ("/" never occurs in a parameter name).
 AXES_KEY = "input_axes/"
+#: Prefix of the rank_normal quantile knots in the safetensors file.
+KNOTS_KEY = "input_knots/"
 
 #: Rows per forward pass in :func:`predict_log_risk` are chosen so that one chunk
 #: of standardised inputs holds about this many float32 values (64 MiB).
@@ -129,6 +132,8 @@ class FittedModel:
         path.mkdir(parents=True, exist_ok=True)
         weights = {k: v.detach().contiguous() for k, v in self.module.state_dict().items()}
         weights.update({AXES_KEY + m: torch.from_numpy(a) for m, a in self.axes.axes.items()})
+        weights.update({KNOTS_KEY + m: torch.from_numpy(np.ascontiguousarray(q))
+                        for m, q in self.standardizer.knots.items()})
         with atomic_path(path / WEIGHTS_FILE) as tmp:
             save_file(weights, str(tmp), metadata={"format": FORMAT})
         write_json_atomic(path / CONFIG_FILE, {
@@ -180,6 +185,7 @@ class FittedModel:
             state = load_file(str(weights_path))
         except SafetensorError as exc:
             raise IntersurvError(f"{weights_path}: unreadable safetensors file ({exc})") from None
+        knots = {k[len(KNOTS_KEY):]: state.pop(k).numpy() for k in list(state) if k.startswith(KNOTS_KEY)}
         reduction = cfg.get("reduction", {})
         axes = PrincipalAxes({k[len(AXES_KEY):]: state.pop(k).numpy() for k in list(state) if k.startswith(AXES_KEY)},
                              {m: float(r["variance_share"]) for m, r in reduction.items()})
@@ -194,7 +200,7 @@ class FittedModel:
         module.eval()
         return cls(
             arch=cfg["arch"], modalities=list(cfg["modalities"]), widths=widths, hyper=module.hyper,
-            module=module, standardizer=Standardizer.from_dict(cfg["standardization"]), axes=axes,
+            module=module, standardizer=Standardizer.from_dict(cfg["standardization"], knots), axes=axes,
             baseline=BreslowBaseline.from_dict(cfg["baseline"]), train_ids=list(cfg["train_ids"]),
             val_ids=list(cfg["val_ids"]), history={k: list(v) for k, v in cfg["history"].items()},
             best_epoch=int(cfg["best_epoch"]), settings=dict(cfg.get("settings", {})), reference=reference,

@@ -217,7 +217,7 @@ def load_config_cohort(config: ExperimentConfig, run_path: Path) -> Cohort:
     from ..datasets import load_cohort, resolve_cohort_source
 
     source = resolve_cohort_source(config.cohort, relative_to=run_path)
-    cohort = load_cohort(source, drop_incomplete=config.drop_incomplete)
+    cohort = load_cohort(source, drop_incomplete=config.drop_incomplete, allow_missing=config.allow_missing)
     if config.modalities is not None:
         cohort = cohort.select_modalities(list(config.modalities))
     return cohort

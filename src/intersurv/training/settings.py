@@ -13,6 +13,11 @@ reported before a run directory is written.
 * ``ties``: ``efron`` or ``breslow`` (the Cox partial likelihood's handling of tied times);
 * ``reduce``: ``"none"``, ``"auto"`` or a number of principal components
   (:mod:`intersurv.training.pca`);
+* ``transform``: the input transform of every modality (``standardize``,
+  ``clip`` or ``rank_normal``), or a table modality -> transform
+  (:mod:`intersurv.training.standardize`);
+* ``l1_ratio``, ``inner_folds``: the elastic-net mix and the inner CV folds of the
+  linear reference models ``linear:<m>`` and ``clinical`` (:mod:`intersurv.training.linear`);
 * ``hyper``: the architecture's hyperparameters (``hidden``, ``dropout``,
   ``rank``, ...), checked per architecture by :meth:`TrainSettings.check_architecture`.
 """
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +49,14 @@ def check_reduce(reduce: Any) -> None:
         raise IntersurvError(f"reduce must be 'auto', 'none' or a positive integer (got {reduce!r})")
 
 
+def check_linear_options(l1_ratio: float, inner_folds: int) -> None:
+    """One-line errors for out-of-range options of the linear reference models."""
+    if isinstance(l1_ratio, bool) or not isinstance(l1_ratio, (int, float)) or not 0.0 < l1_ratio <= 1.0:
+        raise IntersurvError(f"l1_ratio must be a number in (0, 1] (got {l1_ratio!r})")
+    if isinstance(inner_folds, bool) or not isinstance(inner_folds, int) or inner_folds < 2:
+        raise IntersurvError(f"inner_folds must be an integer >= 2 (got {inner_folds!r})")
+
+
 @dataclass(frozen=True)
 class TrainSettings:
     """The training settings (module docstring); invalid values raise :class:`IntersurvError`."""
@@ -55,6 +69,9 @@ class TrainSettings:
     batch_size: int | None = None
     ties: str = "efron"
     reduce: str | int = "none"
+    transform: str | dict[str, str] = "rank_normal"
+    l1_ratio: float = 0.5
+    inner_folds: int = 5
     hyper: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -73,6 +90,12 @@ class TrainSettings:
         if self.ties not in TIES:
             raise IntersurvError(f"ties must be one of {', '.join(TIES)} (got {self.ties!r})")
         check_reduce(self.reduce)
+        from .standardize import transform_per_modality
+
+        if isinstance(self.transform, Mapping):
+            object.__setattr__(self, "transform", {str(m): t for m, t in self.transform.items()})
+        transform_per_modality(self.transform, [], list(self.transform) if isinstance(self.transform, dict) else None)
+        check_linear_options(self.l1_ratio, self.inner_folds)
         object.__setattr__(self, "hyper", dict(self.hyper))
 
     def check_architecture(self, arch: str) -> None:
