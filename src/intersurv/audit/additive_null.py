@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import logging
 import time as _time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -62,8 +63,31 @@ def draw_additive_null(log_risk: np.ndarray, baseline: "BreslowBaseline", time: 
     ``baseline`` gives the event-time distribution, ``time``/``event`` (the
     same patients' observed outcomes) the censoring distribution.
     """
-    from lifelines import KaplanMeierFitter
+    return draw_outcomes(log_risk, baseline, CensoringCurve.fit(time, event), rng)
 
+
+@dataclass(frozen=True)
+class CensoringCurve:
+    """Reverse Kaplan-Meier estimate ``G(c_k)`` of a cohort's censoring (censorings as events; lifelines),
+    and its last follow-up time."""
+
+    times: np.ndarray
+    survival: np.ndarray
+    last: float
+
+    @classmethod
+    def fit(cls, time: np.ndarray, event: np.ndarray) -> "CensoringCurve":
+        from lifelines import KaplanMeierFitter
+
+        km = KaplanMeierFitter().fit(np.asarray(time, dtype=np.float64), 1 - np.asarray(event, dtype=int))
+        return cls(km.survival_function_.index.to_numpy(dtype=np.float64),
+                   km.survival_function_.iloc[:, 0].to_numpy(dtype=np.float64), float(np.max(time)))
+
+
+def draw_outcomes(log_risk: np.ndarray, baseline: "BreslowBaseline", censoring: CensoringCurve,
+                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(time, event) with event times from the Cox model (``log_risk``, ``baseline``) and censoring times
+    from ``censoring`` (module docstring); :func:`draw_additive_null` with the censoring curve fitted once."""
     log_risk = np.asarray(log_risk, dtype=np.float64)
     n = len(log_risk)
     # event times: the first baseline jump where the cumulative hazard reaches E exp(-f)
@@ -71,12 +95,9 @@ def draw_additive_null(log_risk: np.ndarray, baseline: "BreslowBaseline", time: 
     k = np.searchsorted(baseline.cumhaz, target, side="left")
     t_event = np.where(k < len(baseline.times), baseline.times[np.minimum(k, len(baseline.times) - 1)], np.inf)
     # censoring times: inverse of the reverse Kaplan-Meier curve
-    km = KaplanMeierFitter().fit(np.asarray(time, dtype=np.float64), 1 - np.asarray(event, dtype=int))
-    c_times = km.survival_function_.index.to_numpy(dtype=np.float64)
-    c_surv = km.survival_function_.iloc[:, 0].to_numpy(dtype=np.float64)
+    c_times, c_surv = censoring.times, censoring.survival
     j = np.searchsorted(-c_surv, -rng.uniform(size=n), side="left")  # first c_k with G(c_k) <= U
-    last = float(np.max(time))
-    t_cens = np.where(j < len(c_times), c_times[np.minimum(j, len(c_times) - 1)], last)
+    t_cens = np.where(j < len(c_times), c_times[np.minimum(j, len(c_times) - 1)], censoring.last)
     observed = (t_event <= t_cens).astype(np.int8)
     return np.where(observed == 1, t_event, t_cens), observed
 

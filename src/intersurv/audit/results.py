@@ -22,6 +22,7 @@ from .. import __version__
 from ..cohort import Cohort
 from ..training.experiment import across_label, summarise
 from ..training.rundir import RunDir, Unit
+from .interaction_test import interaction_test_results
 
 
 def _metric_keys(units: list[Unit]) -> list[str]:
@@ -208,6 +209,7 @@ def build_results(run: RunDir, cohort: Cohort) -> tuple[dict[str, Any], pd.DataF
         "versions": run.versions,
         "architectures": archs,
         "truth": _truth_summary(cohort, units, settings),
+        "interaction_test": interaction_test_results(units, cohort, archs, settings, min(config.seeds)),
     }
     patients = pd.concat(patient_tables, ignore_index=True) if patient_tables else pd.DataFrame()
     return results, patients

@@ -67,9 +67,11 @@ def run_and_print(args: argparse.Namespace, config, cohort) -> int:  # type: ign
 
     from ..audit import run_audit
     from ..report import format_main_table
+    from ..report.interaction_verdict import verdict_text
 
     started = time.perf_counter()
     results = run_audit(config, args.out, cohort=cohort, jobs=args.jobs)
+    print(verdict_text(results) + "\n")
     print(format_main_table(results))
     print(f"\nreport: {Path(args.out) / 'report.html'}   results: {Path(args.out) / 'results.json'}   "
           f"({time.perf_counter() - started:.0f} s)")

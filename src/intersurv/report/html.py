@@ -14,6 +14,7 @@ from typing import Any, Mapping
 
 import pandas as pd
 
+from .interaction_verdict import verdict_html
 from .plots import PLOTS
 from .tables import fmt, fmt_pct, key_value_html, main_table_html, null_table_html, prognostic_table_html
 
@@ -107,6 +108,7 @@ def render_html(results: Mapping[str, Any], patients: pd.DataFrame | None, image
         f"<style>{_CSS}</style></head><body>",
         f"<h1>intersurv audit: {_e(name)}</h1>",
         _cohort_line(results),
+        verdict_html(results),
         "<h2>Main table</h2>",
         main_table_html(results),
         null_table_html(results),
