@@ -60,10 +60,10 @@ def cohort_job(args: tuple[str, float | None, int, bool]) -> dict:
     scenario, interaction, rep, planted = args
     cohort = simulate_cohort(scenario, interaction, rep)
     start = time.perf_counter()
-    r = cohort_interaction(cohort, null_replicates=99, ci_replicates=50, planted_replicates=40 if planted else 0,
+    r = cohort_interaction(cohort, null_replicates=99, ci_replicates=40, planted_replicates=40 if planted else 0,
                            seed=rep)
     row = {"scenario": scenario, "interaction": interaction or 0.0, "rep": rep,
-           "truth": cohort.truth["interaction"]["mean"]["intershap"]["abs"], "estimate": r["estimate"],
+           "truth": cohort.truth["interaction"]["mean"]["intershap"]["abs"], "estimate": r["estimate"], "model_intershap": r["model_intershap"],
            "ci_low": r["ci"][0], "ci_high": r["ci"][1], "p_value": r["p_value"], "p_chi2": r["p_chi2"],
            "statistic": r["statistic"], "penalty": r["penalty"], "seconds": time.perf_counter() - start}
     if planted:
