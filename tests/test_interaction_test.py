@@ -140,6 +140,8 @@ def test_cohort_interaction_detects_a_strong_interaction(small_cohort) -> None:
     assert 0 < r["ci"][0] <= r["ci"][1] < 1 and 0 < r["estimate"] < 1 and r["df"] == 25
     assert r == cohort_interaction(strong, **kw)  # reproducible
     assert len(r["planted"]["detection_rate"]) == len(r["planted"]["shares"])
+    tiny = cohort_interaction(intersurv.simulate("glioma", n=60, seed=4, wsi_dim=40, rna_genes=30), **kw)
+    assert tiny["p_value"] is None and "events for 35 model columns" in tiny["skipped"]
     null = cohort_interaction(small_cohort, **kw)
     assert 0.05 <= null["p_value"] <= 1 and (null["p_value"] <= 0.05 or null["ci"][0] == 0.0)
 
@@ -169,7 +171,7 @@ def test_heldout_test_matches_lifelines_and_finds_a_real_interaction() -> None:
 
 
 def test_audit_reports_the_interaction_test(tmp_path) -> None:
-    cohort = intersurv.simulate("glioma", n=160, seed=1, wsi_dim=24, rna_genes=16)
+    cohort = intersurv.simulate("glioma", n=240, seed=1, wsi_dim=24, rna_genes=16)
     data = {"cohort": "", "architectures": ["unimodal", "late", "bilinear"], "seeds": [0],
             "train": {"max_epochs": 5, "patience": 5},
             "explain": {"bootstrap": 5, "time_points": 0}, "prognostic": {"bootstrap": 5, "permutations": 5}}

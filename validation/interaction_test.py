@@ -159,19 +159,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--null", type=int, default=200)
     ap.add_argument("--alt", type=int, default=100)
     ap.add_argument("--planted", type=int, default=20)
+    ap.add_argument("--start", type=int, default=0, help="first replicate (to split a study over several runs)")
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--tables-only", action="store_true", help="rebuild the tables from DIR/<study>.jsonl")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    log = args.out / f"{args.study}.jsonl"
+    log = args.out / f"{args.study}.jsonl"  # a study split over runs: one DIR each, then concatenate
     command = "PYTHONPATH=src python validation/interaction_test.py " + " ".join(argv or sys.argv[1:])
     if not args.tables_only:
         start = time.perf_counter()
         cells = [("glioma", 0.0, args.null), ("additive", None, args.null), ("glioma", 0.15, args.alt),
                  ("glioma", 0.3, args.alt)]
         # replicate-major order: a study stopped early still has every cell
-        order = [(s, i, r) for r in range(max(args.null, args.alt)) for s, i, n in cells if r < n]
+        order = [(s, i, r) for r in range(args.start, max(args.null, args.alt)) for s, i, n in cells if r < n]
         if args.study == "cohort":
             jobs = [(s, i, r, s == "glioma" and i == 0.0 and r < args.planted) for s, i, r in order]
             fn = cohort_job

@@ -24,7 +24,9 @@ most 1, and ``p = 1 - Phi(z)`` (one-sided: H1 is that the interaction
 predicts in the direction the model uses it; conservative across seeds). A
 unit whose ``g`` is 0 to float32 rounding (late fusion, additive by
 construction) has nothing to test: ``z_u = 0``; when no unit has anything to
-test, ``p = 1`` and the effect is 0.
+test, ``p = 1`` and the effect is 0. With fewer than 2 test events per
+column the principal scores are left out, with fewer than 4 the unit is not
+tested (``z_u = 0``; if no unit is tested for that reason, p and effect are None).
 
 *Effect*: the InterSHAP of the model recalibrated on held-out patients,
 ``f_add + beta g``. On the log-risk scale with the ``abs`` aggregation
@@ -48,7 +50,9 @@ import pandas as pd
 from scipy.stats import norm
 
 from ..cohort import Cohort
-from ..interactions.additivity_test import MAIN_PENALTY, cohort_interaction, cox_ridge, principal_scores
+from ..interactions.additivity_test import (
+    MAIN_PENALTY, MIN_EVENTS_PER_COLUMN, cohort_interaction, cox_ridge, principal_scores,
+)
 
 #: A unit whose interaction component stays below this (relative to its largest |log-risk|) is additive.
 ADDITIVE_TOL = 1e-5
@@ -60,8 +64,12 @@ def heldout_unit_test(log_risk: np.ndarray, additive: np.ndarray, time: np.ndarr
     principal scores of the same patients (or None)."""
     f, f_add = np.asarray(log_risk, dtype=np.float64), np.asarray(additive, dtype=np.float64)
     g = f - f_add
-    if np.max(np.abs(g)) <= ADDITIVE_TOL * max(1.0, float(np.max(np.abs(f)))) or not np.any(event):
+    if np.max(np.abs(g)) <= ADDITIVE_TOL * max(1.0, float(np.max(np.abs(f)))):
         return {"tested": False, "z": 0.0, "beta": 0.0, "se": None}
+    if adjust is not None and np.sum(event) < MIN_EVENTS_PER_COLUMN * (2 + adjust.shape[1]):
+        adjust = None  # too few test events to adjust for the principal scores
+    if np.sum(event) < MIN_EVENTS_PER_COLUMN * 2:
+        return {"tested": False, "z": 0.0, "beta": 0.0, "se": None, "few_events": True}
     scale = float(g.std()) or 1.0  # numerics only: beta is reported per unit of g
     columns = [f_add] + ([] if adjust is None else [adjust]) + [g / scale]
     fit = cox_ridge(np.column_stack(columns), time, event, MAIN_PENALTY)
@@ -75,6 +83,8 @@ def combine_units(tests: list[dict[str, Any]], intershap: float) -> dict[str, An
     """One architecture's units (dicts of :func:`heldout_unit_test` plus ``"seed"``) combined: ``effect``,
     ``ci``, ``p_value``, ``statistic`` (module docstring)."""
     if not any(t["tested"] for t in tests):
+        if any(t.get("few_events") for t in tests):  # nothing testable, not nothing to test
+            return {"effect": None, "ci": [None, None], "p_value": None, "statistic": None, "beta": None, "se": None}
         return {"effect": 0.0, "ci": [0.0, 0.0], "p_value": 1.0, "statistic": 0.0, "beta": 0.0, "se": None}
     z_seed, beta_seed, se_seed = [], [], []
     for seed in sorted({t["seed"] for t in tests}):

@@ -65,6 +65,8 @@ from ..errors import IntersurvError
 COMPONENTS = 5
 #: Ridge penalty of the products per observed event (the estimate's model).
 PENALTY_PER_EVENT = 0.035
+#: The test needs at least this many events per model column (main effects + products); else it is skipped.
+MIN_EVENTS_PER_COLUMN = 2
 #: Ridge penalty of the main effects (numerical stability only).
 MAIN_PENALTY = 1e-4
 
@@ -253,7 +255,8 @@ def cohort_interaction(cohort: Cohort, *, components: int = COMPONENTS, null_rep
 
     Returns ``{"p_value", "statistic", "df", "p_chi2", "estimate", "ci", "minimum_detectable", "planted",
     "penalty", "components", "null_replicates", "ci_replicates", "alpha", "method"}`` (estimate, CI and
-    minimum detectable interaction as InterSHAP fractions).
+    minimum detectable interaction as InterSHAP fractions); with fewer than :data:`MIN_EVENTS_PER_COLUMN`
+    events per model column, ``p_value``, ``estimate`` and ``ci`` are None and ``skipped`` says why.
     """
     from .planted import planted_power
 
@@ -263,6 +266,13 @@ def cohort_interaction(cohort: Cohort, *, components: int = COMPONENTS, null_rep
     time, event = np.asarray(cohort.time, dtype=np.float64), np.asarray(cohort.event)
     scores = principal_scores(cohort.modalities, components)
     main, products = design(scores)
+    columns = main.shape[1] + products.shape[1]
+    if np.sum(event) < MIN_EVENTS_PER_COLUMN * columns:
+        return {"estimate": None, "ci": [None, None], "p_value": None, "minimum_detectable": None,
+                "planted": None, "alpha": alpha, "components": {m: int(s.shape[1]) for m, s in scores.items()},
+                "skipped": (f"{int(np.sum(event))} events for {columns} model columns (main effects and "
+                            f"cross-modal products); the test needs {MIN_EVENTS_PER_COLUMN} per column"),
+                "method": "not run"}
     stat, additive = score_statistic(main, products, time, event)
     null = bootstrap_null(main, products, time, event, additive, null_replicates, rng)
     p_value = float((1 + np.sum(null >= stat)) / (null_replicates + 1))

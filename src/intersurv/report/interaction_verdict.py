@@ -20,7 +20,9 @@ def verdict_lines(results: Mapping[str, Any]) -> list[str]:
     test = results.get("interaction_test") or {}
     cohort, archs = test.get("cohort"), test.get("architectures") or {}
     lines = []
-    if cohort:
+    if cohort and cohort.get("p_value") is None:
+        lines.append(f"Cohort-level interaction test not run: {cohort.get('skipped', 'too few events')}.")
+    elif cohort:
         alpha = cohort.get("alpha", 0.05)
         found = cohort["p_value"] <= alpha
         head = ("Cross-modal interaction detected in the cohort" if found
@@ -32,6 +34,9 @@ def verdict_lines(results: Mapping[str, Any]) -> list[str]:
                      + (fmt_pct(detectable) if detectable is not None else "above every planted strength")
                      + (" (not computed)" if cohort.get("planted") is None else "") + ".")
     for name, a in archs.items():
+        if a["p_value"] is None:
+            lines.append(f"{name}: too few test events for the held-out interaction test.")
+            continue
         lines.append(f"{name}: held-out interaction effect {fmt_pct(a['effect'])} "
                      f"{fmt_ci(a['ci'], pct=True)}, p = {fmt_p(a['p_value'])}.")
     if lines:
