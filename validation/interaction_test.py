@@ -148,8 +148,12 @@ def arch_tables(df: pd.DataFrame) -> str:
                 p = np.where(a["tested"], norm.sf(a[column]), 1.0)
                 cells.append(rate(pd.Series(p < 0.05)))
             lines.append(f"| {scen}-sim, interaction {inter:g} | " + " | ".join(cells) + " |")
-    means = df.groupby(["scenario", "interaction", "arch"], sort=False)[["intershap", "seconds"]].mean()
-    lines += ["", "Mean InterSHAP and seconds per unit:", "", means.to_markdown(floatfmt=".3f")]
+    lines += ["", "Mean raw InterSHAP of the units (for comparison):", "",
+              "| cohorts | " + " | ".join(FUSION) + " |", "|---|" + "---|" * len(FUSION)]
+    for (scen, inter), g in df.groupby(["scenario", "interaction"], sort=False):
+        means = g.groupby("arch")["intershap"].mean()
+        lines.append(f"| {scen}-sim, interaction {inter:g} | "
+                     + " | ".join(f"{100 * means[a]:.1f} %" for a in FUSION) + " |")
     return "\n".join(lines)
 
 
