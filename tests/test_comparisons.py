@@ -81,8 +81,10 @@ def test_comparisons_table_references_and_verdict() -> None:
                "cohort": {"n_patients": 100, "n_events": 40}}
     text = " ".join(verdict(results))
     assert "better: bilinear +0.053" in text and "unimodal:a" in text and "No clinical reference" in text
-    results["interaction_test"] = {"verdict": "Interaction: none detected."}
-    assert "Interaction: none detected." in verdict(results)
+    results["interaction_test"] = {"cohort": {"p_value": 0.4, "estimate": 0.0, "ci": [0.0, 0.08],
+                                              "minimum_detectable": 0.2, "planted": {}}, "architectures": {}}
+    text = " ".join(verdict(results))
+    assert "No cross-modal interaction detected in the cohort" in text and "80 % power: InterSHAP 20" in text
 
 
 def test_best_unimodal_falls_back_to_test_c_and_says_so() -> None:

@@ -25,6 +25,8 @@ EXPLAIN = "explain"                 # keys: unit seed, fold
 NULL_OUTCOMES = "additive-null"     # keys: unit seed, fold
 NULL_REFIT = "additive-null-refit"  # keys: unit seed, fold, refit number
 RESULTS = "results"                 # keys: the experiment's seeds
+ADDITIVITY_TEST = "additivity-test"  # keys: the test's seed (an audit's: derived from its seeds)
+PLANTED = "planted-interaction"     # keys: the planted-power seed
 
 
 def derive_seed(purpose: str, *keys: int) -> int:

@@ -47,6 +47,7 @@ import numpy as np
 
 from ..cohort import Cohort
 from ..seeds import NULL_OUTCOMES, NULL_REFIT, derive_seed
+from ..survival.outcomes import CensoringCurve, draw_outcomes
 
 #: InterSHAP differences below this are float32 rounding of the models, not evidence.
 TIE = 1e-6
@@ -66,23 +67,7 @@ def draw_additive_null(log_risk: np.ndarray, baseline: "BreslowBaseline", time: 
     ``baseline`` gives the event-time distribution, ``time``/``event`` (the
     same patients' observed outcomes) the censoring distribution.
     """
-    from lifelines import KaplanMeierFitter
-
-    log_risk = np.asarray(log_risk, dtype=np.float64)
-    n = len(log_risk)
-    # event times: the first baseline jump where the cumulative hazard reaches E exp(-f)
-    target = rng.exponential(size=n) * np.exp(-log_risk)
-    k = np.searchsorted(baseline.cumhaz, target, side="left")
-    t_event = np.where(k < len(baseline.times), baseline.times[np.minimum(k, len(baseline.times) - 1)], np.inf)
-    # censoring times: inverse of the reverse Kaplan-Meier curve
-    km = KaplanMeierFitter().fit(np.asarray(time, dtype=np.float64), 1 - np.asarray(event, dtype=int))
-    c_times = km.survival_function_.index.to_numpy(dtype=np.float64)
-    c_surv = km.survival_function_.iloc[:, 0].to_numpy(dtype=np.float64)
-    j = np.searchsorted(-c_surv, -rng.uniform(size=n), side="left")  # first c_k with G(c_k) <= U
-    last = float(np.max(time))
-    t_cens = np.where(j < len(c_times), c_times[np.minimum(j, len(c_times) - 1)], last)
-    observed = (t_event <= t_cens).astype(np.int8)
-    return np.where(observed == 1, t_event, t_cens), observed
+    return draw_outcomes(log_risk, baseline, CensoringCurve.fit(time, event), rng)
 
 
 def additive_null(ctx: "UnitContext", explain_kw: dict[str, Any], settings: "ExplainSettings",

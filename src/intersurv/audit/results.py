@@ -29,6 +29,7 @@ from ..training.config import ExperimentConfig
 from ..training.rundir import RunDir, Unit
 from .comparisons import comparisons, unit_scores
 from .config import explain_settings
+from .interaction_test import interaction_test_results
 from .verdict import verdict
 
 
@@ -212,6 +213,7 @@ def build_results(run: RunDir, cohort: Cohort) -> tuple[dict[str, Any], pd.DataF
         "versions": run.versions,
         "architectures": archs,
         "truth": _truth_summary(cohort, units, settings),
+        "interaction_test": interaction_test_results(units, cohort, archs, settings, seed),
     }
     results.update(_comparisons(units, config))
     results["verdict"] = verdict(results)

@@ -74,17 +74,13 @@ def _protocol_sentence(results: Mapping[str, Any]) -> str:
             "training sets' overlap.")
 
 
-def _interaction_sentence(results: Mapping[str, Any]) -> str:
-    # Hook for the calibrated interaction test (issue 13): it fills results["interaction_test"].
-    test = results.get("interaction_test")
-    if isinstance(test, Mapping):
-        said = test.get("verdict") or test.get("summary")
-        if isinstance(said, str) and said:
-            return said
-        if isinstance(said, list) and said:
-            return " ".join(str(s) for s in said)
-    return ("Whether the cohort itself carries cross-modal interaction is not tested in this run: an "
-            "architecture's InterSHAP describes that model, not the data.")
+def _interaction_sentences(results: Mapping[str, Any]) -> list[str]:
+    """The calibrated interaction answer (``results["interaction_test"]``), or why there is none."""
+    from ..report.interaction_verdict import verdict_lines
+
+    return verdict_lines(results) or [
+        "Whether the cohort itself carries cross-modal interaction is not tested in this run: an "
+        "architecture's InterSHAP describes that model, not the data."]
 
 
 def _limits(results: Mapping[str, Any], n_candidates: int) -> str:
@@ -117,6 +113,6 @@ def verdict(results: Mapping[str, Any]) -> list[str]:
     else:
         out.append("No clinical reference model ran (no architecture 'clinical'), so no model is compared "
                    "with one on the covariates alone.")
-    out.append(_interaction_sentence(results))
+    out += _interaction_sentences(results)
     out.append(_limits(results, len(archs)))
     return out

@@ -63,7 +63,8 @@ import pandas as pd
 
 from ..cohort import Cohort
 from ..errors import IntersurvError
-from .truth import OUTPUT, TrueLogRisk, cross_coefficient, ground_truth_interaction, readout_spec, term
+from ..interactions.planted import cross_coefficient
+from .truth import OUTPUT, TrueLogRisk, ground_truth_interaction, readout_spec, term
 
 __all__ = ["COMMON_PARAMS", "SCENARIOS", "SCENARIO_PARAMS", "TrueLogRisk", "glioma_sim", "simulate"]
 

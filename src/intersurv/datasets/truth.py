@@ -134,19 +134,6 @@ def term(coef: float, readouts: list[str], phi: str = "identity") -> dict[str, A
     return {"coef": float(coef), "readouts": readouts, "phi": phi}
 
 
-def cross_coefficient(main: np.ndarray, cross: np.ndarray, share: float) -> float:
-    """``gamma >= 0`` with ``Var(gamma c) / Var(m + gamma c) = share`` over the cohort.
-
-    With ``A = Var(m)``, ``B = Var(c)``, ``C = Cov(m, c)`` this is the positive
-    root of ``(1 - share) B gamma^2 - 2 share C gamma - share A = 0``.
-    """
-    if share == 0:
-        return 0.0
-    cov = np.cov(main, cross, ddof=0)
-    a, b, c = cov[0, 0], cov[1, 1], cov[0, 1]
-    return float((share * c + np.sqrt((share * c) ** 2 + (1 - share) * b * share * a)) / ((1 - share) * b))
-
-
 def ground_truth_interaction(truth_fn: TrueLogRisk, X: Mapping[str, np.ndarray]) -> dict[str, Any]:
     """The true InterSHAP numbers of ``truth_fn`` on the cohort ``X`` (see the module docstring).
 

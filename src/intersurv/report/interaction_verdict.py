@@ -1,0 +1,44 @@
+"""The interaction verdict: the calibrated answers of ``results["interaction_test"]`` in a few sentences.
+
+Part of ``results["verdict"]`` (:func:`intersurv.audit.verdict.verdict`), printed first in the
+terminal and at the top of ``report.html``: is there
+cross-modal interaction in the cohort (test, estimate with CI, and what the
+test could have detected), and does each architecture's interaction predict
+on held-out patients. Raw InterSHAP, further down, is a property of the
+fitted model.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from .tables import fmt_ci, fmt_p, fmt_pct
+
+
+def verdict_lines(results: Mapping[str, Any]) -> list[str]:
+    """The verdict as plain sentences ([] when the audit has no interaction test)."""
+    test = results.get("interaction_test") or {}
+    cohort, archs = test.get("cohort"), test.get("architectures") or {}
+    lines = []
+    if cohort and cohort.get("p_value") is None:
+        lines.append(f"Cohort-level interaction test not run: {cohort.get('skipped', 'too few events')}.")
+    elif cohort:
+        alpha = cohort.get("alpha", 0.05)
+        found = cohort["p_value"] <= alpha
+        head = ("Cross-modal interaction detected in the cohort" if found
+                else "No cross-modal interaction detected in the cohort")
+        detectable = cohort.get("minimum_detectable")
+        lines.append(f"{head} (additivity test p = {fmt_p(cohort['p_value'])}); estimated InterSHAP "
+                     f"{fmt_pct(cohort['estimate'])}, 95 % CI {fmt_ci(cohort['ci'], pct=True)}.")
+        lines.append("Smallest interaction this cohort detects with 80 % power: InterSHAP "
+                     + (fmt_pct(detectable) if detectable is not None else "above every planted strength")
+                     + (" (not computed)" if cohort.get("planted") is None else "") + ".")
+    for name, a in archs.items():
+        if a["p_value"] is None:
+            lines.append(f"{name}: too few test events for the held-out interaction test.")
+            continue
+        lines.append(f"{name}: held-out interaction effect {fmt_pct(a['effect'])} "
+                     f"{fmt_ci(a['ci'], pct=True)}, p = {fmt_p(a['p_value'])}.")
+    if lines:
+        lines.append("Raw InterSHAP in the tables below describes each fitted model, not the cohort.")
+    return lines
