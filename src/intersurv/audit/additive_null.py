@@ -24,7 +24,8 @@ their modalities and draws new outcomes:
 * observed time ``min(T, C)``, event ``1{T <= C}``.
 
 The architecture is refitted on every null cohort with the unit's training
-settings (seed ``10000 (r + 1) + unit seed`` for null cohort r) and explained
+settings (seed ``10000 (r + 1) + unit seed`` for null cohort r; the R refits
+are trained together by :func:`intersurv.training.batched.fit_batched`) and explained
 on the unit's test patients exactly like the unit's model. The truth of a
 null cohort is additive by construction, so its InterSHAP is the
 architecture's bias plus noise. Reported per unit: the R null InterSHAPs,
@@ -86,19 +87,21 @@ def additive_null(ctx: "UnitContext", explain_kw: dict[str, Any], settings: dict
     """The unit's additive null (module docstring): ``settings["null_refits"]`` null InterSHAPs and their
     summary. ``explain_kw`` are the reference, masker, background and seed the unit was explained with."""
     from ..interactions import explain
-    from ..training import fit
+    from ..training.batched import fit_batched
 
     refits = settings["null_refits"]
     fitted = ctx.cohort.subset(ctx.split.train)
     f_add = explain(ctx.model, fitted, output="log_risk", **explain_kw).additive_projection()
     rng = np.random.default_rng([ctx.seed, ctx.fold, 0xADD])
     start = _time.perf_counter()
-    values = []
+    nulls = []
     for r in range(refits):
         time, event = draw_additive_null(f_add, ctx.model.baseline, fitted.time, fitted.event, rng)
-        null = Cohort(ids=fitted.ids, time=time, event=event, modalities=fitted.modalities, group=fitted.group,
-                      name=f"{ctx.cohort.name} additive null {r + 1}")
-        model = fit(null, ctx.arch, seed=10_000 * (r + 1) + ctx.seed, **ctx.config.train)
+        nulls.append(Cohort(ids=fitted.ids, time=time, event=event, modalities=fitted.modalities,
+                            group=fitted.group, name=f"{ctx.cohort.name} additive null {r + 1}"))
+    models = fit_batched(nulls, ctx.arch, [10_000 * (r + 1) + ctx.seed for r in range(refits)], **ctx.config.train)
+    values = []
+    for model in models:
         exp = explain(model, ctx.test, output=settings["output"], aggregation=settings["aggregation"], **explain_kw)
         values.append(exp.score())
     arr = np.asarray(values, dtype=np.float64)

@@ -34,6 +34,7 @@ is restored on return.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -86,6 +87,67 @@ def _validation_split(cohort: Cohort, val_fraction: float, seed: int) -> tuple[n
     return split.train, split.test
 
 
+@dataclass(eq=False)
+class Prepared:
+    """Steps 1-2 of the protocol for one (cohort, seed): the split, standardisation and reduction.
+
+    :func:`fit` and :func:`intersurv.training.batched.fit_batched` share it, so
+    that a copy trained in a batch sees exactly the inputs of a one-by-one fit.
+    """
+
+    cohort: Cohort
+    arch: str
+    used: list[str]
+    train: Cohort
+    val: Cohort
+    raw_train: dict[str, np.ndarray]
+    standardizer: Standardizer
+    axes: PrincipalAxes
+
+    @classmethod
+    def make(cls, cohort: Cohort, arch: str, seed: int, val_fraction: float, reduce: str | int) -> "Prepared":
+        used = model_modalities(arch, cohort.modality_names)
+        train_idx, val_idx = _validation_split(cohort, val_fraction, seed)
+        train, val = cohort.subset(train_idx), cohort.subset(val_idx)
+        raw_train = {m: train.modalities[m] for m in used}
+        standardizer = Standardizer.fit(raw_train)
+        axes = PrincipalAxes.fit(standardizer.transform(raw_train), reduce)
+        return cls(cohort, arch, used, train, val, raw_train, standardizer, axes)
+
+    def input_widths(self) -> dict[str, int]:
+        """The network's input width per modality (after the reduction)."""
+        return self.axes.widths({m: self.cohort.widths()[m] for m in self.used})
+
+    def build(self, **model_hyper: Any) -> torch.nn.Module:
+        """A fresh network for these inputs (initialised from torch's global generator)."""
+        return build_model(self.arch, self.input_widths(), **model_hyper)
+
+    def tensors(self, part: Cohort) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+        """The network inputs of ``part`` and its (time, event)."""
+        # Features in float32 (the models' precision); times stay float64 so that
+        # the tied times are exactly those of the data.
+        z = self.axes.transform(self.standardizer.transform(part.modalities))
+        return ({m: torch.from_numpy(v) for m, v in z.items()},
+                torch.from_numpy(part.time), torch.from_numpy(part.event.astype(bool)))
+
+    def finish(self, module: torch.nn.Module, history: dict[str, list[float]], best_epoch: int,
+               settings: dict[str, Any]) -> FittedModel:
+        """Step 5 (the Breslow baseline) for ``module`` holding the best weights, and the FittedModel."""
+        from ..survival import BreslowBaseline
+
+        module.eval()
+        raw_train, train = self.raw_train, self.train
+        baseline = BreslowBaseline.fit(predict_log_risk(module, self.standardizer, self.axes, raw_train),
+                                       train.time, train.event)
+        widths = {m: self.cohort.widths()[m] for m in self.used}
+        return FittedModel(
+            arch=self.arch, modalities=self.used, widths=widths, hyper=module.hyper, module=module,
+            standardizer=self.standardizer, axes=self.axes, baseline=baseline, train_ids=train.ids.tolist(),
+            val_ids=self.val.ids.tolist(), history=history, best_epoch=best_epoch, settings=settings,
+            reference=raw_train,
+        )
+
+
 def fit(cohort: Cohort, arch: str, seed: int = 0, *, val_fraction: float = 0.2, lr: float = 1e-3,
         weight_decay: float = 1e-4, max_epochs: int = 200, patience: int = 20, batch_size: int | None = None,
         ties: str = "efron", reduce: str | int = "none", **model_hyper: Any) -> FittedModel:
@@ -102,35 +164,23 @@ def fit(cohort: Cohort, arch: str, seed: int = 0, *, val_fraction: float = 0.2, 
     batch losses, dropout active) and ``val`` (validation loss, eval mode);
     ``best_epoch`` counts epochs from 1.
     """
-    from ..survival import BreslowBaseline, cox_nll
+    from ..survival import cox_nll
 
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise IntersurvError(f"seed must be an integer (got {seed!r})")
     seed = int(seed)
     _check_options(val_fraction, lr, weight_decay, max_epochs, patience, batch_size, ties)
     check_reduce(reduce)
-    used = model_modalities(arch, cohort.modality_names)
-    train_idx, val_idx = _validation_split(cohort, val_fraction, seed)
-    train, val = cohort.subset(train_idx), cohort.subset(val_idx)
-    raw_train = {m: train.modalities[m] for m in used}
-    standardizer = Standardizer.fit(raw_train)
-    axes = PrincipalAxes.fit(standardizer.transform(raw_train), reduce)
-
-    def tensors(part: Cohort) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
-        # Features in float32 (the models' precision); times stay float64 so that
-        # the tied times are exactly those of the data.
-        z = axes.transform(standardizer.transform(part.modalities))
-        return ({m: torch.from_numpy(v) for m, v in z.items()},
-                torch.from_numpy(part.time), torch.from_numpy(part.event.astype(bool)))
-
-    x_tr, t_tr, e_tr = tensors(train)
-    x_va, t_va, e_va = tensors(val)
+    prep = Prepared.make(cohort, arch, seed, val_fraction, reduce)
+    train = prep.train
+    x_tr, t_tr, e_tr = prep.tensors(train)
+    x_va, t_va, e_va = prep.tensors(prep.val)
     n = train.n_patients
     history: dict[str, list[float]] = {"train": [], "val": []}
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        module = build_model(arch, axes.widths({m: cohort.widths()[m] for m in used}), **model_hyper)
+        module = prep.build(**model_hyper)
         optimiser = torch.optim.Adam(module.parameters(), lr=lr, weight_decay=weight_decay)
         order_rng = torch.Generator().manual_seed(seed)
         best_loss, best_epoch, best_state = math.inf, 0, None
@@ -165,15 +215,7 @@ def fit(cohort: Cohort, arch: str, seed: int = 0, *, val_fraction: float = 0.2, 
     if best_state is None:
         raise IntersurvError(f"training {arch!r}: the validation loss was never finite; try a smaller lr")
     module.load_state_dict(best_state)
-    module.eval()
-
-    baseline = BreslowBaseline.fit(predict_log_risk(module, standardizer, axes, raw_train), train.time, train.event)
     settings = {"seed": seed, "val_fraction": val_fraction, "lr": lr, "weight_decay": weight_decay,
                 "max_epochs": max_epochs, "patience": patience, "batch_size": batch_size, "ties": ties,
                 "reduce": reduce}
-    return FittedModel(
-        arch=arch, modalities=used, widths={m: cohort.widths()[m] for m in used}, hyper=module.hyper,
-        module=module, standardizer=standardizer, axes=axes, baseline=baseline, train_ids=train.ids.tolist(),
-        val_ids=val.ids.tolist(), history=history, best_epoch=best_epoch, settings=settings,
-        reference=raw_train,
-    )
+    return prep.finish(module, history, best_epoch, settings)
