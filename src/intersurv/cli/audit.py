@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 
+from .train import add_executor_options
+
 
 def add_audit_options(p: argparse.ArgumentParser) -> None:
     """Options shared by ``audit`` and ``demo``."""
@@ -30,6 +32,7 @@ def add_audit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="any other keyword argument of intersurv.fit (repeatable)")
     p.add_argument("--jobs", type=int, default=1, help="units run in parallel processes (results do not depend on it)")
+    add_executor_options(p)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -69,7 +72,8 @@ def run_and_print(args: argparse.Namespace, config, cohort) -> int:  # type: ign
     from ..report import format_main_table
 
     started = time.perf_counter()
-    results = run_audit(config, args.out, cohort=cohort, jobs=args.jobs)
+    results = run_audit(config, args.out, cohort=cohort, jobs=args.jobs, executor=args.executor,
+                        address=args.address)
     print(format_main_table(results))
     print(f"\nreport: {Path(args.out) / 'report.html'}   results: {Path(args.out) / 'results.json'}   "
           f"({time.perf_counter() - started:.0f} s)")

@@ -50,7 +50,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                         "results do not depend on it")
     p.add_argument("--threads", type=int, help="torch threads per unit (default 1); results may differ "
                                                "in the last bits with another value")
+    add_executor_options(p)
     p.set_defaults(func=_train)
+
+
+def add_executor_options(p: argparse.ArgumentParser) -> None:
+    """``--executor`` and ``--address`` (``train``, ``audit``, ``demo``)."""
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="local: this machine (--jobs processes); ray: Ray tasks of --threads CPUs each, on a "
+                        "local Ray instance or the cluster at --address (docs/ray.md)")
+    p.add_argument("--address", help="Ray cluster address for --executor ray (e.g. auto, HOST:6379, ray://HOST:10001)")
 
 
 def _csv(text: str) -> list[str]:
@@ -167,7 +176,8 @@ def _train(args: argparse.Namespace) -> int:
             archs += [f"unimodal:{m}" for m in mods] if a == "unimodal" else [a]
         data["architectures"] = archs
         config = ExperimentConfig.from_dict(data, source=args.config or "options")
-    units = run_experiment(config, out, cohort=cohort, jobs=args.jobs)
+    units = run_experiment(config, out, cohort=cohort, jobs=args.jobs, executor=args.executor,
+                           address=args.address)
     print(format_table(summary_table(units, "c_harrell"), summary_table(units, "c_uno"), config))
     return 0
 

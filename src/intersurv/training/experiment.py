@@ -257,6 +257,8 @@ def run_experiment(
     cohort: Cohort | None = None,
     jobs: int = 1,
     unit_step: UnitStep | None = None,
+    executor: str = "local",
+    address: str | None = None,
 ) -> list[Unit]:
     """Run (or resume) every unit of ``config`` in ``run_dir``; return all units, done.
 
@@ -264,7 +266,9 @@ def run_experiment(
     loads, except that ``config.cohort = ""`` with a cohort given stores the
     cohort as a cohort directory inside the run directory (for cohorts built in
     memory) and trains on that stored copy. ``jobs``: parallel worker processes
-    (results do not depend on it).
+    (results do not depend on it). ``executor``/``address``: ``"ray"`` runs the units as Ray
+    tasks of ``config.threads`` CPUs each, on the cluster at ``address`` or a local one
+    (:func:`intersurv.training.executors.make_executor`).
     ``unit_step``: see :data:`UnitStep`; its name is recorded in the config.
     """
     run_path = Path(run_dir)
@@ -282,10 +286,11 @@ def run_experiment(
         cohort = load_config_cohort(config, run_path)
     elif config.modalities is not None:
         cohort = cohort.select_modalities(list(config.modalities))
+    pool = make_executor(jobs, executor, address, config.threads)
     run = RunDir.create(run_path, config, cohort)
 
     busy = jobs * config.threads
-    if busy > available_cores():
+    if executor == "local" and busy > available_cores():
         log.warning("--jobs %d x %d thread(s) per unit is more than the %d cores available",
                     jobs, config.threads, available_cores())
     keys = config.unit_keys()
@@ -295,7 +300,7 @@ def run_experiment(
     progress = _Progress(len(keys), len(keys) - len(todo))
     try:
         with progress.logging():
-            make_executor(jobs).map(_execute, todo, (cohort, config, str(run_path), unit_step),
+            pool.map(_execute, todo, (cohort, config, str(run_path), unit_step),
                                     on_start=progress.start, on_done=progress.done)
     finally:
         progress.close()
