@@ -55,11 +55,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def add_executor_options(p: argparse.ArgumentParser) -> None:
-    """``--executor`` and ``--address`` (``train``, ``audit``, ``demo``)."""
+    """``--executor``, ``--address`` and ``--device`` (``train``, ``audit``, ``demo``)."""
     p.add_argument("--executor", choices=("local", "ray"), default="local",
                    help="local: this machine (--jobs processes); ray: Ray tasks of --threads CPUs each, on a "
                         "local Ray instance or the cluster at --address (docs/ray.md)")
     p.add_argument("--address", help="Ray cluster address for --executor ray (e.g. auto, HOST:6379, ray://HOST:10001)")
+    p.add_argument("--device", help="auto | cpu | cuda | cuda:N: where networks train and explain "
+                                    "(default auto: a GPU if torch sees one, else the CPU)")
 
 
 def _csv(text: str) -> list[str]:
@@ -143,7 +145,7 @@ def resolve_options(args: argparse.Namespace, base: dict[str, Any] | None = None
         if not sep or not key.strip():
             raise IntersurvError(f"--param {item!r}: expected KEY=VALUE")
         train[key.strip()] = toml_value(value.strip())
-    for key in ("max_epochs", "patience", "lr"):
+    for key in ("max_epochs", "patience", "lr", "device"):
         if getattr(args, key, None) is not None:
             train[key] = getattr(args, key)
     data["train"] = train

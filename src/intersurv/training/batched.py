@@ -55,6 +55,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from ..cohort import Cohort
 from ..errors import IntersurvError
 from ..survival.stacked import StackedCoxLoss
+from .device import resolve_device
 from .fit import Prepared, _check_options, fit
 from .fitted import FittedModel
 from .pca import check_reduce
@@ -114,26 +115,26 @@ class _Stack:
     """B copies' parameters, Adam state, inputs, losses and dropout generators; rows can be dropped."""
 
     def __init__(self, models: list[nn.Module], generators: list[torch.Generator], preps: list[Prepared],
-                 ties: str) -> None:
-        params, buffers = torch.func.stack_module_state(models)
+                 ties: str, device: torch.device) -> None:
+        params, buffers = torch.func.stack_module_state([m.to(device) for m in models])
         self.params = {k: v.detach().clone().requires_grad_(True) for k, v in params.items()}
         self.buffers = {k: v.detach().clone() for k, v in buffers.items()}
         self.exp_avg = {k: torch.zeros_like(v) for k, v in self.params.items()}
         self.exp_avg_sq = {k: torch.zeros_like(v) for k, v in self.params.items()}
         self.generators = generators
         self.rows = np.arange(len(models))  # original copy index of each row
-        parts = [(p.tensors(p.train), p.tensors(p.val)) for p in preps]
+        parts = [(p.tensors(p.train, device)[0], p.tensors(p.val, device)[0]) for p in preps]
         used = preps[0].used
-        self.x_train = {m: torch.stack([tr[0][m] for tr, _ in parts]) for m in used}
-        self.x_val = {m: torch.stack([va[0][m] for _, va in parts]) for m in used}
-        self.loss_train = StackedCoxLoss(np.stack([tr[1].numpy() for tr, _ in parts]),
-                                         np.stack([tr[2].numpy() for tr, _ in parts]), ties)
-        self.loss_val = StackedCoxLoss(np.stack([va[1].numpy() for _, va in parts]),
-                                       np.stack([va[2].numpy() for _, va in parts]), ties)
+        self.x_train = {m: torch.stack([tr[m] for tr, _ in parts]) for m in used}
+        self.x_val = {m: torch.stack([va[m] for _, va in parts]) for m in used}
+        self.loss_train = StackedCoxLoss(np.stack([p.train.time for p in preps]),
+                                         np.stack([p.train.event for p in preps]), ties)
+        self.loss_val = StackedCoxLoss(np.stack([p.val.time for p in preps]),
+                                       np.stack([p.val.event for p in preps]), ties)
 
     def keep(self, keep: np.ndarray) -> None:
         """Drop the rows not in the boolean mask ``keep``."""
-        idx = torch.from_numpy(np.flatnonzero(keep))
+        idx = torch.from_numpy(np.flatnonzero(keep)).to(next(iter(self.params.values())).device)
         self.params = {k: v.detach()[idx].requires_grad_(True) for k, v in self.params.items()}
         self.buffers = {k: v[idx] for k, v in self.buffers.items()}
         self.exp_avg = {k: v[idx] for k, v in self.exp_avg.items()}
@@ -160,7 +161,7 @@ class _Stack:
 
 
 def _train_group(preps: list[Prepared], seeds: list[int], arch: str, *, lr: float, weight_decay: float,
-                 max_epochs: int, patience: int, ties: str, model_hyper: dict[str, Any]
+                 max_epochs: int, patience: int, ties: str, device: torch.device, model_hyper: dict[str, Any]
                  ) -> list[tuple[nn.Module, dict[str, list[float]], int]]:
     """Train one group of same-shaped copies; (module with its best weights, history, best epoch) per copy."""
     models, generators = [], []
@@ -188,7 +189,8 @@ def _train_group(preps: list[Prepared], seeds: list[int], arch: str, *, lr: floa
             return torch.func.functional_call(template, (params, buffers), (x,))
 
     stacked_forward = torch.func.vmap(forward)
-    stack = _Stack(models, generators, preps, ties)
+    template.to(device)
+    stack = _Stack(models, generators, preps, ties, device)
     n_copies = len(models)
     history: list[dict[str, list[float]]] = [{"train": [], "val": []} for _ in range(n_copies)]
     best_loss = np.full(n_copies, math.inf)
@@ -197,10 +199,10 @@ def _train_group(preps: list[Prepared], seeds: list[int], arch: str, *, lr: floa
     for epoch in range(1, max_epochs + 1):
         template.train()
         masks = tuple(torch.stack([torch.empty(shape).bernoulli_(1 - p, generator=g).div_(1 - p)
-                                   for g in stack.generators])
+                                   for g in stack.generators]).to(device)
                       for shape, p in shapes)
         losses = stack.loss_train(stacked_forward(stack.params, stack.buffers, stack.x_train, masks))
-        finite = torch.isfinite(losses.detach())
+        finite = torch.isfinite(losses.detach()).cpu()
         if not bool(finite.all()):
             bad = int(stack.rows[int(np.argmin(finite.numpy()))])
             raise IntersurvError(f"training {arch!r} (seed {seeds[bad]}) diverged at epoch {epoch} "
@@ -209,8 +211,8 @@ def _train_group(preps: list[Prepared], seeds: list[int], arch: str, *, lr: floa
         stack.adam_step(grads, epoch, lr, weight_decay)
         template.eval()
         with torch.no_grad():
-            val = stack.loss_val(stacked_forward(stack.params, stack.buffers, stack.x_val, ())).numpy()
-        train = losses.detach().numpy()
+            val = stack.loss_val(stacked_forward(stack.params, stack.buffers, stack.x_val, ())).cpu().numpy()
+        train = losses.detach().cpu().numpy()
         rows = stack.rows
         for i, b in enumerate(rows):
             history[b]["train"].append(float(train[i]))
@@ -218,8 +220,8 @@ def _train_group(preps: list[Prepared], seeds: list[int], arch: str, *, lr: floa
         improved = val < best_loss[rows]
         if improved.any():
             best_loss[rows[improved]], best_epoch[rows[improved]] = val[improved], epoch
-            idx = torch.from_numpy(np.flatnonzero(improved))
-            target = torch.from_numpy(rows[improved])
+            idx = torch.from_numpy(np.flatnonzero(improved)).to(device)
+            target = torch.from_numpy(rows[improved]).to(device)
             for k, v in stack.params.items():
                 best[k][target] = v.detach()[idx]
         stopped = ~improved & (epoch - best_epoch[rows] >= patience)
@@ -240,11 +242,11 @@ def _train_group(preps: list[Prepared], seeds: list[int], arch: str, *, lr: floa
 def fit_batched(cohorts: Cohort | Sequence[Cohort], arch: str, seeds: Sequence[int], *,
                 val_fraction: float = 0.2, lr: float = 1e-3, weight_decay: float = 1e-4, max_epochs: int = 200,
                 patience: int = 20, batch_size: int | None = None, ties: str = "efron",
-                reduce: str | int = "none", **model_hyper: Any) -> list[FittedModel]:
+                reduce: str | int = "none", device: str = "auto", **model_hyper: Any) -> list[FittedModel]:
     """``[fit(cohorts[b], arch, seeds[b], ...) for b]``, trained as stacked copies (module docstring).
 
     ``cohorts`` is one cohort for every seed or one per seed; the keyword
-    arguments are those of :func:`intersurv.fit`, shared by all copies.
+    arguments are those of :func:`intersurv.fit` (``device`` included), shared by all copies.
     """
     seeds = list(seeds)
     for seed in seeds:
@@ -256,6 +258,7 @@ def fit_batched(cohorts: Cohort | Sequence[Cohort], arch: str, seeds: Sequence[i
         raise IntersurvError(f"fit_batched: {len(cohorts)} cohorts for {len(seeds)} seeds")
     _check_options(val_fraction, lr, weight_decay, max_epochs, patience, batch_size, ties)
     check_reduce(reduce)
+    dev = resolve_device(device)
     train_kw = {"val_fraction": val_fraction, "lr": lr, "weight_decay": weight_decay, "max_epochs": max_epochs,
                 "patience": patience, "batch_size": batch_size, "ties": ties, "reduce": reduce}
     preps = [Prepared.make(c, arch, s, val_fraction, reduce) for c, s in zip(cohorts, seeds)]
@@ -265,7 +268,7 @@ def fit_batched(cohorts: Cohort | Sequence[Cohort], arch: str, seeds: Sequence[i
         batch_size is not None and batch_size < preps[0].train.n_patients)
     results: list[FittedModel | None] = [None] * len(seeds)
     if one_by_one:
-        return [fit(c, arch, s, **train_kw, **model_hyper) for c, s in zip(cohorts, seeds)]
+        return [fit(c, arch, s, **train_kw, device=device, **model_hyper) for c, s in zip(cohorts, seeds)]
     groups: dict[tuple[Any, ...], list[int]] = {}
     for b, prep in enumerate(preps):
         shape = (prep.train.n_patients, prep.val.n_patients, tuple(prep.input_widths().items()))
@@ -277,7 +280,7 @@ def fit_batched(cohorts: Cohort | Sequence[Cohort], arch: str, seeds: Sequence[i
             chunk = members[start:start + size]
             trained = _train_group([preps[b] for b in chunk], [seeds[b] for b in chunk], arch, lr=lr,
                                    weight_decay=weight_decay, max_epochs=max_epochs, patience=patience,
-                                   ties=ties, model_hyper=model_hyper)
+                                   ties=ties, device=dev, model_hyper=model_hyper)
             for b, (module, history, best_epoch) in zip(chunk, trained):
                 results[b] = preps[b].finish(module, history, best_epoch, {"seed": seeds[b], **train_kw})
     return [r for r in results if r is not None]

@@ -286,7 +286,10 @@ def run_experiment(
         cohort = load_config_cohort(config, run_path)
     elif config.modalities is not None:
         cohort = cohort.select_modalities(list(config.modalities))
+    from .device import resolve_device
+
     pool = make_executor(jobs, executor, address, config.threads)
+    resolve_device(config.train.get("device", "auto"))  # an unavailable device fails before anything is written
     run = RunDir.create(run_path, config, cohort)
 
     busy = jobs * config.threads

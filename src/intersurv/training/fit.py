@@ -44,6 +44,7 @@ from ..cohort import Cohort
 from ..errors import IntersurvError
 from ..models import build_model, model_modalities
 from .fitted import FittedModel, predict_log_risk
+from .device import resolve_device
 from .splits import holdout_split
 from .pca import PrincipalAxes, check_reduce
 from .standardize import Standardizer
@@ -122,12 +123,13 @@ class Prepared:
         """A fresh network for these inputs (initialised from torch's global generator)."""
         return build_model(self.arch, self.input_widths(), **model_hyper)
 
-    def tensors(self, part: Cohort) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
-        """The network inputs of ``part`` and its (time, event)."""
+    def tensors(self, part: Cohort, device: torch.device | None = None
+                ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+        """The network inputs of ``part`` (on ``device``, default the CPU) and its (time, event)."""
         # Features in float32 (the models' precision); times stay float64 so that
         # the tied times are exactly those of the data.
         z = self.axes.transform(self.standardizer.transform(part.modalities))
-        return ({m: torch.from_numpy(v) for m, v in z.items()},
+        return ({m: torch.from_numpy(v).to(device) for m, v in z.items()},
                 torch.from_numpy(part.time), torch.from_numpy(part.event.astype(bool)))
 
     def finish(self, module: torch.nn.Module, history: dict[str, list[float]], best_epoch: int,
@@ -150,9 +152,12 @@ class Prepared:
 
 def fit(cohort: Cohort, arch: str, seed: int = 0, *, val_fraction: float = 0.2, lr: float = 1e-3,
         weight_decay: float = 1e-4, max_epochs: int = 200, patience: int = 20, batch_size: int | None = None,
-        ties: str = "efron", reduce: str | int = "none", **model_hyper: Any) -> FittedModel:
+        ties: str = "efron", reduce: str | int = "none", device: str = "auto", **model_hyper: Any) -> FittedModel:
     """Train ``arch`` on ``cohort`` (see the module docstring) and return the :class:`FittedModel`.
 
+    ``device``: ``"auto"`` (a GPU when torch sees one, else the CPU), ``"cpu"``
+    or ``"cuda"`` (:mod:`intersurv.training.device`); the returned model stays
+    there, so its predictions (and explanations) run there too.
     ``reduce`` chooses the principal-component reduction: ``"none"`` (default:
     standardised features), ``"auto"`` (modalities wider than the training
     part, components above the noise edge) or a number of components (see
@@ -171,16 +176,17 @@ def fit(cohort: Cohort, arch: str, seed: int = 0, *, val_fraction: float = 0.2, 
     seed = int(seed)
     _check_options(val_fraction, lr, weight_decay, max_epochs, patience, batch_size, ties)
     check_reduce(reduce)
+    dev = resolve_device(device)
     prep = Prepared.make(cohort, arch, seed, val_fraction, reduce)
     train = prep.train
-    x_tr, t_tr, e_tr = prep.tensors(train)
-    x_va, t_va, e_va = prep.tensors(prep.val)
+    x_tr, t_tr, e_tr = prep.tensors(train, dev)
+    x_va, t_va, e_va = prep.tensors(prep.val, dev)
     n = train.n_patients
     history: dict[str, list[float]] = {"train": [], "val": []}
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        module = prep.build(**model_hyper)
+        module = prep.build(**model_hyper).to(dev)
         optimiser = torch.optim.Adam(module.parameters(), lr=lr, weight_decay=weight_decay)
         order_rng = torch.Generator().manual_seed(seed)
         best_loss, best_epoch, best_state = math.inf, 0, None
