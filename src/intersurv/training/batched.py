@@ -28,9 +28,10 @@ What keeps a copy identical to its one-by-one fit:
   independent Adams (same formulas as ``torch.optim.Adam`` with L2
   ``weight_decay``: the decay is added to the gradient).
 * **Early stopping.** A copy whose validation loss has not improved for
-  ``patience`` epochs stops: its best weights are kept and it is removed from
-  the stack (parameters, Adam state, inputs, loss), so it is neither updated
-  nor computed any more.
+  ``patience`` epochs stops: its best weights are kept, its loss no longer
+  enters the gradient and nothing of it is read again. Stopped copies are
+  removed from the stack (parameters, Adam state, inputs, loss) once they are
+  a quarter of it, so that the stack is not copied every time one stops.
 
 Results agree with one-by-one fits to float32 rounding (batched matrix
 products sum in another order), so the best epochs agree unless two epochs'
@@ -123,6 +124,7 @@ class _Stack:
         self.exp_avg_sq = {k: torch.zeros_like(v) for k, v in self.params.items()}
         self.generators = generators
         self.rows = np.arange(len(models))  # original copy index of each row
+        self.live = np.ones(len(models), dtype=bool)  # rows still training
         parts = [(p.tensors(p.train, device)[0], p.tensors(p.val, device)[0]) for p in preps]
         used = preps[0].used
         self.x_train = {m: torch.stack([tr[m] for tr, _ in parts]) for m in used}
@@ -141,6 +143,7 @@ class _Stack:
         self.exp_avg_sq = {k: v[idx] for k, v in self.exp_avg_sq.items()}
         self.generators = [g for g, k in zip(self.generators, keep) if k]
         self.rows = self.rows[keep]
+        self.live = self.live[keep]
         self.x_train = {m: v[idx] for m, v in self.x_train.items()}
         self.x_val = {m: v[idx] for m, v in self.x_val.items()}
         self.loss_train = self.loss_train.rows(keep)
@@ -198,37 +201,40 @@ def _train_group(preps: list[Prepared], seeds: list[int], arch: str, *, lr: floa
     best = {k: v.detach().clone() for k, v in stack.params.items()}
     for epoch in range(1, max_epochs + 1):
         template.train()
-        masks = tuple(torch.stack([torch.empty(shape).bernoulli_(1 - p, generator=g).div_(1 - p)
-                                   for g in stack.generators]).to(device)
+        live = stack.live
+        masks = tuple(torch.stack([torch.empty(shape).bernoulli_(1 - p, generator=g).div_(1 - p) if alive
+                                   else torch.ones(shape) for g, alive in zip(stack.generators, live)]).to(device)
                       for shape, p in shapes)
         losses = stack.loss_train(stacked_forward(stack.params, stack.buffers, stack.x_train, masks))
-        finite = torch.isfinite(losses.detach()).cpu()
-        if not bool(finite.all()):
-            bad = int(stack.rows[int(np.argmin(finite.numpy()))])
+        finite = torch.isfinite(losses.detach()).cpu().numpy() | ~live
+        if not finite.all():
+            bad = int(stack.rows[int(np.argmin(finite))])
             raise IntersurvError(f"training {arch!r} (seed {seeds[bad]}) diverged at epoch {epoch} "
                                  f"(non-finite loss); try a smaller lr (now {lr})")
-        grads = torch.autograd.grad(losses.sum(), list(stack.params.values()))
+        live_t = torch.from_numpy(live).to(device)
+        total = torch.where(live_t, losses, torch.zeros_like(losses)).sum()
+        grads = torch.autograd.grad(total, list(stack.params.values()))
         stack.adam_step(grads, epoch, lr, weight_decay)
         template.eval()
         with torch.no_grad():
             val = stack.loss_val(stacked_forward(stack.params, stack.buffers, stack.x_val, ())).cpu().numpy()
         train = losses.detach().cpu().numpy()
         rows = stack.rows
-        for i, b in enumerate(rows):
-            history[b]["train"].append(float(train[i]))
-            history[b]["val"].append(float(val[i]))
-        improved = val < best_loss[rows]
+        for i in np.flatnonzero(live):
+            history[rows[i]]["train"].append(float(train[i]))
+            history[rows[i]]["val"].append(float(val[i]))
+        improved = live & (val < best_loss[rows])
         if improved.any():
             best_loss[rows[improved]], best_epoch[rows[improved]] = val[improved], epoch
             idx = torch.from_numpy(np.flatnonzero(improved)).to(device)
             target = torch.from_numpy(rows[improved]).to(device)
             for k, v in stack.params.items():
                 best[k][target] = v.detach()[idx]
-        stopped = ~improved & (epoch - best_epoch[rows] >= patience)
-        if epoch == max_epochs or stopped.all():
+        stack.live = live & ~(~improved & (epoch - best_epoch[rows] >= patience))
+        if epoch == max_epochs or not stack.live.any():
             break
-        if stopped.any():
-            stack.keep(~stopped)
+        if stack.live.sum() <= 0.75 * len(rows):
+            stack.keep(stack.live)
     out = []
     for b, model in enumerate(models):
         if best_epoch[b] == 0:
