@@ -19,7 +19,13 @@ Sections (issue 9):
 4. scaling in N and in M (a smaller MLP), each N in its own subprocess so that
    its peak RSS (``ru_maxrss``) is its own;
 5. training time per epoch per architecture on glioma-sim, and the wall time
-   and peak RSS of ``intersurv demo`` (a subprocess).
+   and peak RSS of ``intersurv demo`` (a subprocess);
+6. 100 additive-null refits of one glioma-sim fusion model trained one by one,
+   batched (``fit_batched``) and the floor of the bare stacked passes
+   (``benchmarks/batched_training.py``; skip with ``--skip-batched``);
+7. opt-in (``--study``): the study-sized protocol, 575 patients at wsi 2,048 +
+   rna 12,778 features, every architecture, 5 seeds x 5 folds
+   (``benchmarks/study_protocol.py``).
 
 The loop of (1a) costs ``N 2^M`` passes; it (and shapiq) is timed on the first
 115 patients and scaled to N (the passes are independent and
@@ -49,6 +55,7 @@ from intersurv.interactions.coalitions import coalition_members
 from intersurv.io.atomic import write_text_atomic
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
 Arrays = dict[str, np.ndarray]
 
 
@@ -328,14 +335,16 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="toy sizes (a smoke run, figures meaningless)")
     p.add_argument("--out", default=str(HERE / "results.md"), help="results file (default benchmarks/results.md)")
     p.add_argument("--skip-demo", action="store_true", help="do not run `intersurv demo`")
+    p.add_argument("--skip-batched", action="store_true", help="do not run section 6 (batched training)")
+    p.add_argument("--study", action="store_true", help="also run section 7, the study-sized protocol (long)")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     full = dict(n=575, n_marginal=115, k=100, width=4096, hidden=(2048, 200), repeats=5,
                 loop_patients=115, scale_n=[575, 5000, 50000], scale_m=list(range(2, 9)), scale_m_n=5000,
-                scale_width=512, scale_hidden=(128,), epochs=3, repeats_train=1)
+                scale_width=512, scale_hidden=(128,), epochs=3, repeats_train=1, refits=100, refits_slow=10)
     quick = dict(n=40, n_marginal=12, k=5, width=32, hidden=(16, 8), repeats=1,
                  loop_patients=10, scale_n=[50], scale_m=[3], scale_m_n=50,
-                 scale_width=16, scale_hidden=(8,), epochs=1, repeats_train=1)
+                 scale_width=16, scale_hidden=(8,), epochs=1, repeats_train=1, refits=3, refits_slow=2)
     for key, value in (quick if args.quick else full).items():
         setattr(args, key, value)
     return args
@@ -392,6 +401,16 @@ def main(argv: list[str] | None = None) -> int:
         section("5b. `intersurv demo`",
                 "Subprocess; peak RSS is the largest ru_maxrss of the demo process or any worker it waited "
                 "for (RUSAGE_CHILDREN).\n\n" + table(["run", "exit code", "wall s", "peak RSS MiB"], demo(args)))
+    if not args.skip_batched:
+        from batched_training import DESCRIPTION, HEADERS, batched_rows
+
+        section("6. Batched training: additive-null refits", DESCRIPTION.format(refits=args.refits,
+                slow=args.refits_slow) + "\n\n" + table(HEADERS, batched_rows(args.refits, args.refits_slow,
+                                                                              args.quick)))
+    if args.study:
+        from study_protocol import study_section
+
+        section("7. The study-sized protocol", study_section(args.quick))
     parts.append(f"Total benchmark time: {time.perf_counter() - started:.0f} s.\n")
     write_text_atomic(args.out, "\n\n".join(parts))
     print(f"\nwrote {args.out}")

@@ -63,7 +63,21 @@ def test_scaling_point_reports_memory(bench):
 
 def test_results_file_written(bench, tmp_path, monkeypatch):
     monkeypatch.setattr(bench, "training", lambda args: [["early", 0.1, 0.2]])
+    import batched_training
+    monkeypatch.setattr(batched_training, "batched_rows", lambda *a: [["gated", "8 + 8", 3] + [1.0] * 6 + ["3/3"]])
     out = tmp_path / "results.md"
     assert bench.main(["--quick", "--skip-demo", "--out", str(out)]) == 0
     text = out.read_text()
     assert "## Machine" in text and "loop/engine" in text and "shapiq/engine" in text and "early" in text
+    assert "6. Batched training" in text and "batched / floor" in text
+
+
+def test_batched_benchmark_row(bench):
+    """Section 6 at toy size: one by one and batched agree on every best epoch; the floor is timed."""
+    import batched_training
+    from intersurv import simulate
+
+    cohort = simulate("glioma", n=100, seed=0, wsi_dim=12, rna_genes=10)
+    row = batched_training.compare(cohort, "gated", 3, 4, max_epochs=4)
+    assert row[:3] == ["gated", "4 + 4", 3] and row[-1] == "3/3"
+    assert all(v > 0 for v in row[4:7])

@@ -26,7 +26,8 @@ their modalities and draws new outcomes:
 The architecture is refitted on every null cohort with the unit's training
 settings (seed ``derive_seed(NULL_REFIT, unit seed, fold, r)`` for null cohort r,
 :mod:`intersurv.seeds`; the outcomes are drawn with ``derive_seed(NULL_OUTCOMES,
-unit seed, fold)``) and explained
+unit seed, fold)``; the R refits are trained together by
+:func:`intersurv.training.batched.fit_batched`) and explained
 on the unit's test patients exactly like the unit's model. The truth of a
 null cohort is additive by construction, so its InterSHAP is the
 architecture's bias plus noise. Reported per unit: the R null InterSHAPs,
@@ -75,19 +76,22 @@ def additive_null(ctx: "UnitContext", explain_kw: dict[str, Any], settings: "Exp
     """The unit's additive null (module docstring): ``settings.null_refits`` null InterSHAPs and their
     summary. ``explain_kw`` are the reference, masker, background and seed the unit was explained with."""
     from ..interactions import explain
-    from ..training import fit
+    from ..training.batched import fit_batched
 
     refits = settings.null_refits
     fitted = ctx.cohort.subset(ctx.split.train)
     f_add = explain(ctx.model, fitted, output="log_risk", **explain_kw).additive_projection()
     rng = np.random.default_rng(derive_seed(NULL_OUTCOMES, ctx.seed, ctx.fold))
     start = _time.perf_counter()
-    values = []
+    nulls = []
     for r in range(refits):
         time, event = draw_additive_null(f_add, ctx.model.baseline, fitted.time, fitted.event, rng)
-        null = Cohort(ids=fitted.ids, time=time, event=event, modalities=fitted.modalities, group=fitted.group,
-                      name=f"{ctx.cohort.name} additive null {r + 1}")
-        model = fit(null, ctx.arch, seed=derive_seed(NULL_REFIT, ctx.seed, ctx.fold, r), **ctx.config.train.to_dict())
+        nulls.append(Cohort(ids=fitted.ids, time=time, event=event, modalities=fitted.modalities,
+                            group=fitted.group, name=f"{ctx.cohort.name} additive null {r + 1}"))
+    models = fit_batched(nulls, ctx.arch, [derive_seed(NULL_REFIT, ctx.seed, ctx.fold, r) for r in range(refits)],
+                         **ctx.config.train.to_dict())
+    values = []
+    for model in models:
         exp = explain(model, ctx.test, output=settings.output, aggregation=settings.aggregation, **explain_kw)
         values.append(exp.score())
     arr = np.asarray(values, dtype=np.float64)

@@ -15,12 +15,13 @@ log = logging.getLogger("intersurv")
 
 
 def run_audit(config: ExperimentConfig, out: str | Path, *, cohort: Cohort | None = None,
-              jobs: int = 1) -> dict[str, Any]:
+              jobs: int = 1, executor: str = "local", address: str | None = None) -> dict[str, Any]:
     """Run (or resume) the audit of ``config`` into the run directory ``out``.
 
     Writes ``RUN/results.json`` and ``RUN/patients.csv`` (atomically), the
     report (``RUN/report.html``, ``RUN/plots/*.png``) and returns the results.
-    Units already finished in ``out`` are not recomputed.
+    Units already finished in ``out`` are not recomputed. ``jobs``, ``executor`` and ``address``
+    choose where units run (:func:`intersurv.training.experiment.run_experiment`).
     """
     from ..report import build_report
     from ..training.experiment import run_experiment
@@ -28,7 +29,8 @@ def run_audit(config: ExperimentConfig, out: str | Path, *, cohort: Cohort | Non
     from .step import audit_step
 
     out = Path(out)
-    run_experiment(config, out, cohort=cohort, jobs=jobs, unit_step=audit_step)
+    run_experiment(config, out, cohort=cohort, jobs=jobs, unit_step=audit_step, executor=executor,
+                   address=address)
     run = RunDir(out)
     log.info("aggregating units, prognostic analysis and report ...")
     results, patients = build_results(run, run.load_cohort())

@@ -15,6 +15,7 @@ from ..audit.config import CV_DEFAULT_FOLDS, CV_MAX_PATIENTS, DEFAULT_ARCHITECTU
 from ..interactions.settings import DEFAULT_EXPLAIN
 from ..training.config import ProtocolConfig
 from ..training.settings import DEFAULT_TRAIN
+from .train import add_executor_options
 
 
 def add_audit_options(p: argparse.ArgumentParser, seeds_default: str = "5 (seeds 0-4)") -> None:
@@ -47,6 +48,7 @@ def add_audit_options(p: argparse.ArgumentParser, seeds_default: str = "5 (seeds
                    help="any other keyword argument of intersurv.fit (repeatable)")
     p.add_argument("--jobs", type=int, default=1,
                    help="units run in parallel processes (default 1; results do not depend on it)")
+    add_executor_options(p)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -89,7 +91,8 @@ def run_and_print(args: argparse.Namespace, config, cohort) -> int:  # type: ign
     from ..report import format_summary
 
     started = time.perf_counter()
-    results = run_audit(config, args.out, cohort=cohort, jobs=args.jobs)
+    results = run_audit(config, args.out, cohort=cohort, jobs=args.jobs, executor=args.executor,
+                        address=args.address)
     print(format_summary(results))
     print(f"\nreport: {Path(args.out) / 'report.html'}   results: {Path(args.out) / 'results.json'}   "
           f"({time.perf_counter() - started:.0f} s)")

@@ -50,7 +50,18 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                         "results do not depend on it")
     p.add_argument("--threads", type=int, help="torch threads per unit (default 1); results may differ "
                                                "in the last bits with another value")
+    add_executor_options(p)
     p.set_defaults(func=_train)
+
+
+def add_executor_options(p: argparse.ArgumentParser) -> None:
+    """``--executor``, ``--address`` and ``--device`` (``train``, ``audit``, ``demo``)."""
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="local: this machine (--jobs processes); ray: Ray tasks of --threads CPUs each, on a "
+                        "local Ray instance or the cluster at --address (docs/ray.md)")
+    p.add_argument("--address", help="Ray cluster address for --executor ray (e.g. auto, HOST:6379, ray://HOST:10001)")
+    p.add_argument("--device", help="auto | cpu | cuda | cuda:N: where networks train and explain "
+                                    "(default auto: a GPU if torch sees one, else the CPU)")
 
 
 def _csv(text: str) -> list[str]:
@@ -136,7 +147,7 @@ def resolve_options(args: argparse.Namespace, base: dict[str, Any] | None = None
         if not sep or not key.strip():
             raise IntersurvError(f"--param {item!r}: expected KEY=VALUE")
         train[key.strip()] = toml_value(value.strip())
-    for key in ("max_epochs", "patience", "lr"):
+    for key in ("max_epochs", "patience", "lr", "device"):
         if getattr(args, key, None) is not None:
             train[key] = getattr(args, key)
     data["train"] = train
@@ -171,7 +182,8 @@ def _train(args: argparse.Namespace) -> int:
         data["architectures"] = expand_architectures(list(data["architectures"]),
                                                      list(data.get("modalities") or cohort.modality_names))
         config = ExperimentConfig.from_dict(data, source=args.config or "options")
-    units = run_experiment(config, out, cohort=cohort, jobs=args.jobs)
+    units = run_experiment(config, out, cohort=cohort, jobs=args.jobs, executor=args.executor,
+                           address=args.address)
     print(format_table(summary_table(units, "c_harrell"), summary_table(units, "c_uno"), config))
     return 0
 

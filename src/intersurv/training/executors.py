@@ -15,6 +15,10 @@ Parallel workers are fresh ("spawn") processes. Executors know nothing about
 torch: the task function sets its own thread count (see
 :func:`intersurv.training.experiment.run_unit`), so that results do not depend
 on how many tasks run at once.
+
+:class:`RayExecutor` runs the tasks on a Ray cluster (the optional ``ray``
+extra): a local instance, or an existing cluster given by its address
+(``docs/ray.md``).
 """
 
 from __future__ import annotations
@@ -125,8 +129,85 @@ class ProcessPoolExecutor(Executor):
         return [results[i] for i in range(len(tasks))]
 
 
-def make_executor(jobs: int) -> Executor:
-    """The serial executor for ``jobs == 1``, a process pool otherwise."""
+def _call_on_ray(fn: Callable[[Any, Any], Any], shared: Any, task: Any) -> Any:
+    return fn(shared, task)
+
+
+class RayExecutor(Executor):
+    """Runs every task as a Ray task declaring ``cpus`` CPUs (``--executor ray [--address ADDR]``).
+
+    ``address``: an existing cluster (``"auto"``, ``"HOST:PORT"`` or
+    ``"ray://HOST:PORT"``, as :func:`ray.init` takes it); None connects to the
+    Ray instance this process already started, or starts a local one (and
+    shuts it down after the map). ``shared`` is stored once in the object store
+    (``ray.put``). At most as many tasks are submitted as the cluster has CPUs
+    for, so that ``on_start`` is called close to when a task starts; results
+    come back in task order; the first task that raises cancels the others and
+    its exception (of the task's own type) is re-raised.
+    """
+
+    def __init__(self, address: str | None = None, cpus: int = 1) -> None:
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise IntersurvError("--executor ray needs Ray: pip install 'intersurv[ray]'") from None
+        if cpus < 1:
+            raise IntersurvError(f"a Ray task needs at least 1 CPU (got {cpus})")
+        self.address, self.cpus = address, cpus
+
+    def map(self, fn, tasks, shared, *, on_start=None, on_done=None):  # type: ignore[no-untyped-def]
+        import ray
+
+        started_here = not ray.is_initialized()
+        if started_here:
+            try:
+                ray.init(address=self.address, include_dashboard=False, logging_level="warning",
+                         log_to_driver=False)
+            except (ConnectionError, ValueError, RuntimeError) as exc:
+                raise IntersurvError(f"cannot connect to the Ray cluster at {self.address!r}: {exc}") from None
+        try:
+            slots = max(1, int(ray.cluster_resources().get("CPU", 1) // self.cpus))
+            remote = ray.remote(num_cpus=self.cpus, max_retries=0)(_call_on_ray)
+            shared_ref = ray.put(shared)
+            results: dict[int, Any] = {}
+            todo = list(enumerate(tasks))[::-1]
+            running: dict[Any, int] = {}
+            try:
+                while todo or running:
+                    while todo and len(running) < slots:
+                        i, task = todo.pop()
+                        if on_start is not None:
+                            on_start(task)
+                        running[remote.remote(fn, shared_ref, task)] = i
+                    (ref,), _ = ray.wait(list(running), num_returns=1)
+                    i = running.pop(ref)
+                    results[i] = ray.get(ref)
+                    if on_done is not None:
+                        on_done(tasks[i], results[i])
+            except BaseException:
+                for ref in running:
+                    ray.cancel(ref, force=True)
+                raise
+            return [results[i] for i in range(len(tasks))]
+        finally:
+            if started_here:
+                ray.shutdown()
+
+
+#: What ``--executor`` accepts.
+EXECUTORS = ("local", "ray")
+
+
+def make_executor(jobs: int, kind: str = "local", address: str | None = None, cpus: int = 1) -> Executor:
+    """``kind`` "local": the serial executor for ``jobs == 1``, a process pool otherwise;
+    "ray": a :class:`RayExecutor` (``jobs`` unused: the cluster's CPUs set the parallelism) whose
+    tasks declare ``cpus`` CPUs each."""
+    if kind == "ray":
+        return RayExecutor(address, cpus)
+    if kind != "local":
+        raise IntersurvError(f"unknown executor {kind!r} (known: {', '.join(EXECUTORS)})")
+    if address is not None:
+        raise IntersurvError("--address is for --executor ray")
     if jobs == 1:
         return SerialExecutor()
     return ProcessPoolExecutor(jobs)

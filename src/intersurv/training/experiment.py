@@ -313,6 +313,8 @@ def run_experiment(
     cohort: Cohort | None = None,
     jobs: int = 1,
     unit_step: UnitStep | None = None,
+    executor: str = "local",
+    address: str | None = None,
 ) -> list[Unit]:
     """Run (or resume) every unit of ``config`` in ``run_dir``; return all units, done.
 
@@ -320,7 +322,9 @@ def run_experiment(
     loads, except that ``config.cohort = ""`` with a cohort given stores the
     cohort as a cohort directory inside the run directory (for cohorts built in
     memory) and trains on that stored copy. ``jobs``: parallel worker processes
-    (results do not depend on it).
+    (results do not depend on it). ``executor``/``address``: ``"ray"`` runs the units as Ray
+    tasks of ``config.threads`` CPUs each, on the cluster at ``address`` or a local one
+    (:func:`intersurv.training.executors.make_executor`).
     ``unit_step``: see :data:`UnitStep`; its name is recorded in the config.
     """
     run_path = Path(run_dir)
@@ -340,12 +344,16 @@ def run_experiment(
         cohort = cohort.select_modalities(list(config.modalities))
     selected = cohort.select_modalities(list(config.modalities)) if store and config.modalities else cohort
     check_experiment(config, selected, jobs)
+    from .device import resolve_device
+
+    pool = make_executor(jobs, executor, address, config.threads)
+    resolve_device(config.train.device)  # an unavailable device fails before anything is written
     if store:
         cohort = _store_cohort(cohort, config, run_path)
     run = RunDir.create(run_path, config, cohort)
 
     busy = jobs * config.threads
-    if busy > available_cores():
+    if executor == "local" and busy > available_cores():
         log.warning("--jobs %d x %d thread(s) per unit is more than the %d cores available",
                     jobs, config.threads, available_cores())
     keys = config.unit_keys()
@@ -355,7 +363,7 @@ def run_experiment(
     progress = _Progress(len(keys), len(keys) - len(todo))
     try:
         with progress.logging(), horizon_drops_logged_once():
-            make_executor(jobs).map(_execute, todo, (cohort, config, str(run_path), unit_step),
+            pool.map(_execute, todo, (cohort, config, str(run_path), unit_step),
                                     on_start=progress.start, on_done=progress.done)
     finally:
         progress.close()

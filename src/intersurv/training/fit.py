@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -50,12 +51,14 @@ from ..cohort import Cohort
 from ..errors import IntersurvError
 from ..models import build_model, is_linear, model_modalities
 from .fitted import FittedModel, predict_log_risk
+from .device import resolve_device
 from .splits import holdout_split
 from .pca import PrincipalAxes
 from .settings import DEFAULT_TRAIN, TrainSettings
 from .standardize import Standardizer, transform_per_modality
 
 log = logging.getLogger("intersurv")
+
 
 def validation_split(cohort: Cohort, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Positions (train, val) in ``cohort``, stratified by event; both parts must have events."""
@@ -72,15 +75,84 @@ def validation_split(cohort: Cohort, val_fraction: float, seed: int) -> tuple[np
     return split.train, split.test
 
 
+@dataclass(eq=False)
+class Prepared:
+    """Steps 1-2 of the protocol for one (cohort, seed): the split, input transform and reduction.
+
+    :func:`fit` and :func:`intersurv.training.batched.fit_batched` share it, so
+    that a copy trained in a batch sees exactly the inputs of a one-by-one fit.
+    """
+
+    cohort: Cohort
+    arch: str
+    used: list[str]
+    train: Cohort
+    val: Cohort
+    raw_train: dict[str, np.ndarray]
+    standardizer: Standardizer
+    axes: PrincipalAxes
+
+    @classmethod
+    def make(cls, cohort: Cohort, arch: str, seed: int, settings: TrainSettings) -> "Prepared":
+        used = model_modalities(arch, cohort.modality_names)
+        train_idx, val_idx = validation_split(cohort, settings.val_fraction, seed)
+        train, val = cohort.subset(train_idx), cohort.subset(val_idx)
+        raw_train = {m: train.modalities[m] for m in used}
+        standardizer = Standardizer.fit(raw_train, settings.transform)
+        axes = PrincipalAxes.fit(standardizer.transform(raw_train), settings.reduce)
+        return cls(cohort, arch, used, train, val, raw_train, standardizer, axes)
+
+    def input_widths(self) -> dict[str, int]:
+        """The network's input width per modality (after the reduction)."""
+        return self.axes.widths({m: self.cohort.widths()[m] for m in self.used})
+
+    def build(self, **model_hyper: Any) -> torch.nn.Module:
+        """A fresh network for these inputs (initialised from torch's global generator)."""
+        return build_model(self.arch, self.input_widths(), **model_hyper)
+
+    def tensors(self, part: Cohort, device: torch.device | None = None
+                ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+        """The network inputs of ``part`` (on ``device``, default the CPU) and its (time, event)."""
+        # Features in float32 (the models' precision); times stay float64 so that
+        # the tied times are exactly those of the data.
+        z = self.axes.transform(self.standardizer.transform(part.modalities))
+        return ({m: torch.from_numpy(v).to(device) for m, v in z.items()},
+                torch.from_numpy(part.time), torch.from_numpy(part.event.astype(bool)))
+
+    def finish(self, module: torch.nn.Module, history: dict[str, list[float]], best_epoch: int,
+               settings: dict[str, Any]) -> FittedModel:
+        """Step 5 (the Breslow baseline) for ``module`` holding the best weights, and the FittedModel
+        (``settings``: its seed and :meth:`TrainSettings.options`)."""
+        from ..survival import BreslowBaseline
+
+        if best_epoch == settings["max_epochs"]:
+            log.warning("training %s (seed %d): the best epoch is the last one (%d = max_epochs); it has likely "
+                        "not converged, consider a larger max_epochs", self.arch, settings["seed"], best_epoch)
+        module.eval()
+        raw_train, train = self.raw_train, self.train
+        baseline = BreslowBaseline.fit(predict_log_risk(module, self.standardizer, self.axes, raw_train),
+                                       train.time, train.event)
+        widths = {m: self.cohort.widths()[m] for m in self.used}
+        return FittedModel(
+            arch=self.arch, modalities=self.used, widths=widths, hyper=module.hyper, module=module,
+            standardizer=self.standardizer, axes=self.axes, baseline=baseline, train_ids=train.ids.tolist(),
+            val_ids=self.val.ids.tolist(), history=history, best_epoch=best_epoch, settings=settings,
+            reference=raw_train,
+        )
+
+
 def fit(cohort: Cohort, arch: str, seed: int = 0, *, val_fraction: float = DEFAULT_TRAIN.val_fraction,
         lr: float = DEFAULT_TRAIN.lr, weight_decay: float = DEFAULT_TRAIN.weight_decay,
         max_epochs: int = DEFAULT_TRAIN.max_epochs, patience: int = DEFAULT_TRAIN.patience,
         batch_size: int | None = DEFAULT_TRAIN.batch_size, ties: str = DEFAULT_TRAIN.ties,
         reduce: str | int = DEFAULT_TRAIN.reduce, transform: str | dict[str, str] = DEFAULT_TRAIN.transform,
         l1_ratio: float = DEFAULT_TRAIN.l1_ratio, inner_folds: int = DEFAULT_TRAIN.inner_folds,
-        **model_hyper: Any) -> FittedModel:
+        device: str = DEFAULT_TRAIN.device, **model_hyper: Any) -> FittedModel:
     """Train ``arch`` on ``cohort`` (see the module docstring) and return the :class:`FittedModel`.
 
+    ``device``: ``"auto"`` (a GPU when torch sees one, else the CPU), ``"cpu"``
+    or ``"cuda"`` (:mod:`intersurv.training.device`); the returned model stays
+    there, so its predictions (and explanations) run there too.
     ``reduce`` chooses the principal-component reduction: ``"none"`` (default:
     standardised features), ``"auto"`` (modalities wider than the training
     part, components above the noise edge) or a number of components (see
@@ -96,41 +168,30 @@ def fit(cohort: Cohort, arch: str, seed: int = 0, *, val_fraction: float = DEFAU
     batch losses, dropout active) and ``val`` (validation loss, eval mode);
     ``best_epoch`` counts epochs from 1.
     """
-    from ..survival import BreslowBaseline, cox_nll
+    from ..survival import cox_nll
 
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise IntersurvError(f"seed must be an integer (got {seed!r})")
     seed = int(seed)
     settings = TrainSettings(val_fraction=val_fraction, lr=lr, weight_decay=weight_decay, max_epochs=max_epochs,
                              patience=patience, batch_size=batch_size, ties=ties, reduce=reduce, transform=transform,
-                             l1_ratio=l1_ratio, inner_folds=inner_folds, hyper=model_hyper)
+                             l1_ratio=l1_ratio, inner_folds=inner_folds, device=device, hyper=model_hyper)
     transform_per_modality(transform, [], cohort.modality_names)  # names checked before anything is fitted
     if is_linear(arch):
         from .linear import fit_linear
 
         return fit_linear(cohort, arch, seed, l1_ratio=l1_ratio, inner_folds=inner_folds, transform=transform)
-    used = model_modalities(arch, cohort.modality_names)
-    train_idx, val_idx = validation_split(cohort, val_fraction, seed)
-    train, val = cohort.subset(train_idx), cohort.subset(val_idx)
-    raw_train = {m: train.modalities[m] for m in used}
-    standardizer = Standardizer.fit(raw_train, transform)
-    axes = PrincipalAxes.fit(standardizer.transform(raw_train), reduce)
-
-    def tensors(part: Cohort) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
-        # Features in float32 (the models' precision); times stay float64 so that
-        # the tied times are exactly those of the data.
-        z = axes.transform(standardizer.transform(part.modalities))
-        return ({m: torch.from_numpy(v) for m, v in z.items()},
-                torch.from_numpy(part.time), torch.from_numpy(part.event.astype(bool)))
-
-    x_tr, t_tr, e_tr = tensors(train)
-    x_va, t_va, e_va = tensors(val)
+    dev = resolve_device(device)
+    prep = Prepared.make(cohort, arch, seed, settings)
+    train = prep.train
+    x_tr, t_tr, e_tr = prep.tensors(train, dev)
+    x_va, t_va, e_va = prep.tensors(prep.val, dev)
     n = train.n_patients
     history: dict[str, list[float]] = {"train": [], "val": []}
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        module = build_model(arch, axes.widths({m: cohort.widths()[m] for m in used}), **model_hyper)
+        module = prep.build(**model_hyper).to(dev)
         optimiser = torch.optim.Adam(module.parameters(), lr=lr, weight_decay=weight_decay)
         order_rng = torch.Generator().manual_seed(seed)
         best_loss, best_epoch, best_state = math.inf, 0, None
@@ -164,17 +225,5 @@ def fit(cohort: Cohort, arch: str, seed: int = 0, *, val_fraction: float = DEFAU
                 break
     if best_state is None:
         raise IntersurvError(f"training {arch!r}: the validation loss was never finite; try a smaller lr")
-    if best_epoch == max_epochs:
-        log.warning("training %s (seed %d): the best epoch is the last one (%d = max_epochs); it has likely "
-                    "not converged, consider a larger max_epochs", arch, seed, max_epochs)
     module.load_state_dict(best_state)
-    module.eval()
-
-    baseline = BreslowBaseline.fit(predict_log_risk(module, standardizer, axes, raw_train), train.time, train.event)
-    return FittedModel(
-        arch=arch, modalities=used, widths={m: cohort.widths()[m] for m in used}, hyper=module.hyper,
-        module=module, standardizer=standardizer, axes=axes, baseline=baseline, train_ids=train.ids.tolist(),
-        val_ids=val.ids.tolist(), history=history, best_epoch=best_epoch,
-        settings={"seed": seed, **settings.options()},
-        reference=raw_train,
-    )
+    return prep.finish(module, history, best_epoch, {"seed": seed, **settings.options()})

@@ -59,7 +59,8 @@ _CHUNK_VALUES = 1 << 24
 
 def predict_log_risk(module: nn.Module, standardizer: Standardizer, axes: PrincipalAxes,
                      X: dict[str, np.ndarray]) -> np.ndarray:
-    """h(x) for raw arrays ``X``: standardise, project, forward in eval mode without autograd, float64.
+    """h(x) for raw arrays ``X``: standardise, project, forward in eval mode without autograd (on the
+    module's device), float64.
 
     Rows are processed in chunks, so N may be large (the interaction engine
     evaluates N x 2^M coalition rows). Only the modalities the model uses are read.
@@ -75,12 +76,13 @@ def predict_log_risk(module: nn.Module, standardizer: Standardizer, axes: Princi
     width = sum(int(standardizer.mean[m].shape[0]) for m in used)
     step = max(1, _CHUNK_VALUES // width)
     out = np.empty(n, dtype=np.float64)
+    device = next(module.parameters()).device
     module.eval()
     with torch.inference_mode():
         for start in range(0, n, step):
             z = axes.transform(standardizer.transform({m: X[m][start:start + step] for m in used}))
-            h = module({m: torch.from_numpy(v) for m, v in z.items()})
-            out[start:start + step] = h.double().numpy()
+            h = module({m: torch.from_numpy(v).to(device) for m, v in z.items()})
+            out[start:start + step] = h.double().cpu().numpy()
     return out
 
 
@@ -130,7 +132,7 @@ class FittedModel:
 
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        weights = {k: v.detach().contiguous() for k, v in self.module.state_dict().items()}
+        weights = {k: v.detach().cpu().contiguous() for k, v in self.module.state_dict().items()}
         weights.update({AXES_KEY + m: torch.from_numpy(a) for m, a in self.axes.axes.items()})
         weights.update({KNOTS_KEY + m: torch.from_numpy(np.ascontiguousarray(q))
                         for m, q in self.standardizer.knots.items()})

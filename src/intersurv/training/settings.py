@@ -18,6 +18,8 @@ reported before a run directory is written.
   (:mod:`intersurv.training.standardize`);
 * ``l1_ratio``, ``inner_folds``: the elastic-net mix and the inner CV folds of the
   linear reference models ``linear:<m>`` and ``clinical`` (:mod:`intersurv.training.linear`);
+* ``device``: ``auto`` (a GPU when torch sees one), ``cpu``, ``cuda`` or
+  ``cuda:N`` (:mod:`intersurv.training.device`);
 * ``hyper``: the architecture's hyperparameters (``hidden``, ``dropout``,
   ``rank``, ...), checked per architecture by :meth:`TrainSettings.check_architecture`.
 """
@@ -33,6 +35,8 @@ from typing import Any
 from ..errors import IntersurvError
 
 TIES = ("efron", "breslow")
+#: What ``device`` accepts (plus ``cuda:N``); :func:`intersurv.training.device.resolve_device` maps it.
+DEVICES = ("auto", "cpu", "cuda")
 
 
 def _is_int(value: Any) -> bool:
@@ -72,6 +76,7 @@ class TrainSettings:
     transform: str | dict[str, str] = "rank_normal"
     l1_ratio: float = 0.5
     inner_folds: int = 5
+    device: str = "auto"
     hyper: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -96,6 +101,8 @@ class TrainSettings:
             object.__setattr__(self, "transform", {str(m): t for m, t in self.transform.items()})
         transform_per_modality(self.transform, [], list(self.transform) if isinstance(self.transform, dict) else None)
         check_linear_options(self.l1_ratio, self.inner_folds)
+        if not isinstance(self.device, str) or not (self.device in DEVICES or self.device.startswith("cuda:")):
+            raise IntersurvError(f"device must be one of {', '.join(DEVICES)} or cuda:N (got {self.device!r})")
         object.__setattr__(self, "hyper", dict(self.hyper))
 
     def check_architecture(self, arch: str) -> None:
