@@ -35,6 +35,7 @@ from intersurv.training import fit
 from intersurv.training.batched import fit_batched
 from intersurv.training.fit import Prepared
 from intersurv.training.pca import PrincipalAxes
+from intersurv.training.settings import TrainSettings
 from intersurv.training.splits import holdout_split
 from intersurv.training.standardize import Standardizer
 
@@ -62,8 +63,8 @@ def null_cohorts(cohort: Cohort, arch: str, refits: int, train_kw: dict[str, Any
 def floor_time(nulls: list[Cohort], arch: str, seeds: list[int], epochs: list[int], train_kw: dict[str, Any],
                hyper: dict[str, Any]) -> float:
     """Seconds of the bare stacked passes (module docstring) for copies that ran ``epochs[b]`` epochs."""
-    preps = [Prepared.make(c, arch, s, train_kw.get("val_fraction", 0.2), train_kw.get("reduce", "none"))
-             for c, s in zip(nulls, seeds)]
+    settings = TrainSettings.from_dict({**train_kw, **hyper})
+    preps = [Prepared.make(c, arch, s, settings) for c, s in zip(nulls, seeds)]
     models = [p.build(**hyper).eval() for p in preps]
     template = models[0]
     params, buffers = torch.func.stack_module_state(models)
