@@ -17,8 +17,8 @@ them, the linear models choose their penalty by inner CV on them), it fits
 
 and scores Harrell's C on the held-out fold. With ``--skip zero`` or
 ``--skip cox`` only the networks are fitted, with that linear skip term
-(:mod:`intersurv.models.wide`; labels ``... [skip=cox]``). With ``--missing 0.3`` the
-cohort first loses one omics modality (chosen at random) in 30 % of the
+(:mod:`intersurv.models.wide`; labels ``... [skip=cox]``). With
+``--missing 0.3`` the cohort first loses one omics modality (chosen at random) in 30 % of the
 patients, at random (seeded), and only the fusion networks are fitted: the
 missing modality is imputed by the training mean (``allow_missing``). One CSV row per fit is appended
 to ``--out`` (the run resumes where it stopped); ``--summary`` prints the
@@ -29,8 +29,8 @@ the number of fits whose best epoch was 1).
     nice -n 10 python validation/tcga_references.py --cohort gbmlgg --missing 0.3 --out validation/tcga_gbmlgg_missing.csv
     nice -n 10 python validation/tcga_references.py --cohort gbmlgg --select linear:rank_normal \
         --out validation/tcga_gbmlgg_linear_rank.csv
-    nice -n 10 python validation/tcga_references.py --cohort gbmlgg --skip cox --select unimodal,late,early,gated:rank_normal \
-        --out validation/tcga_gbmlgg_skip_cox.csv
+    nice -n 10 python validation/tcga_references.py --cohort gbmlgg --skip cox \
+        --select unimodal,late,early,gated:rank_normal --out validation/tcga_gbmlgg_skip_cox.csv
     python validation/tcga_references.py --summary validation/tcga_gbmlgg*.csv
 """
 

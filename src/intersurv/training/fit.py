@@ -16,8 +16,8 @@ its test patients out):
    initialised from ``seed`` (with ``skip="cox"`` its linear term is the
    elastic-net Cox of the transformed inputs of all the cohort's patients,
    penalty by ``inner_folds``-fold CV with ``l1_ratio`` as for the linear
-   references, held fixed: :mod:`intersurv.models.wide`) and trained with Adam (``lr``, ``weight_decay``)
-   on the Cox negative partial log-likelihood
+   references, held fixed: :mod:`intersurv.models.wide`) and trained with
+   Adam (``lr``, ``weight_decay``) on the Cox negative partial log-likelihood
    :func:`intersurv.survival.cox_nll` (mean over events, Efron or Breslow
    ties): over the whole training part per step (``batch_size=None``), or over
    seeded mini-batches of ``batch_size`` patients (a batch without an event has
