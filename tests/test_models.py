@@ -157,10 +157,10 @@ def test_modality_names_with_dots_work() -> None:
 
 def test_hyperparameters_resolved_and_defaults_small() -> None:
     model = build_model("bilinear", {"a": 3, "b": 2}, hidden=[8, 4])
-    assert model.hyper == {"hidden": [8, 4], "rank": 64, "dropout": 0.1}
+    assert model.hyper == {"hidden": [8, 4], "rank": 64, "dropout": 0.1, "skip": "none"}
     assert model.arch == "bilinear"
     assert ARCHITECTURES["cross_attention"].defaults() == {
-        "tokens": 8, "dim": 32, "heads": 4, "hidden": [32], "dropout": 0.1}
+        "tokens": 8, "dim": 32, "heads": 4, "hidden": [32], "dropout": 0.1, "skip": "none"}
 
 
 @pytest.mark.parametrize(("arch", "w", "hyper", "message"), [

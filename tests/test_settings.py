@@ -141,6 +141,11 @@ def test_train_settings_check_hyperparameters_per_architecture() -> None:
     settings.check_architecture("bilinear")
     with pytest.raises(IntersurvError, match="'early' has no hyperparameter 'rank'"):
         settings.check_architecture("early")
+    # the networks' hyperparameters do not apply to the linear references, whose names are still checked
+    settings.check_architecture("linear:rna")
+    settings.check_architecture("clinical")
+    with pytest.raises(IntersurvError, match="unknown architecture 'linear'"):
+        settings.check_architecture("linear")
     with pytest.raises(IntersurvError, match="unknown architecture 'foo'"):
         ExperimentConfig(cohort="x", architectures=("foo",), seeds=(0,))
     with pytest.raises(IntersurvError, match="has no hyperparameter 'foo'"):

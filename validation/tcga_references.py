@@ -15,8 +15,10 @@ them, the linear models choose their penalty by inner CV on them), it fits
   ``clinical`` (``late``, ``early``, ``gated``) under each transform, and the
   linear Cox on the same inputs (``linear`` over every modality at once),
 
-and scores Harrell's C on the held-out fold. With ``--missing 0.3`` the
-cohort first loses one omics modality (chosen at random) in 30 % of the
+and scores Harrell's C on the held-out fold. With ``--skip zero`` or
+``--skip cox`` only the networks are fitted, with that linear skip term
+(:mod:`intersurv.models.wide`; labels ``... [skip=cox]``). With
+``--missing 0.3`` the cohort first loses one omics modality (chosen at random) in 30 % of the
 patients, at random (seeded), and only the fusion networks are fitted: the
 missing modality is imputed by the training mean (``allow_missing``). One CSV row per fit is appended
 to ``--out`` (the run resumes where it stopped); ``--summary`` prints the
@@ -27,6 +29,8 @@ the number of fits whose best epoch was 1).
     nice -n 10 python validation/tcga_references.py --cohort gbmlgg --missing 0.3 --out validation/tcga_gbmlgg_missing.csv
     nice -n 10 python validation/tcga_references.py --cohort gbmlgg --select linear:rank_normal \
         --out validation/tcga_gbmlgg_linear_rank.csv
+    nice -n 10 python validation/tcga_references.py --cohort gbmlgg --skip cox \
+        --select unimodal,late,early,gated:rank_normal --out validation/tcga_gbmlgg_skip_cox.csv
     python validation/tcga_references.py --summary validation/tcga_gbmlgg*.csv
 """
 
@@ -86,7 +90,8 @@ def jobs(missing: float) -> list[tuple[str, str, str]]:
     return out
 
 
-def run(name: str, out: Path, seeds: int, folds: int, missing: float, select: str | None = None) -> None:
+def run(name: str, out: Path, seeds: int, folds: int, missing: float, select: str | None = None,
+        skip: str = "none") -> None:
     import torch
 
     from intersurv.metrics import harrell_c
@@ -110,9 +115,14 @@ def run(name: str, out: Path, seeds: int, folds: int, missing: float, select: st
         for fold, split in enumerate(kfold_splits(cohort.event, folds, seed, cohort.group)):
             train, test = cohort.subset(split.train), cohort.subset(split.test)
             for label, arch, transform in jobs(missing):
-                prefix, _, wanted = (select or "").partition(":")
-                if select and not (label.startswith(prefix) and transform == wanted):
+                prefixes, _, wanted = (select or "").rpartition(":")
+                if select and not (label.startswith(tuple(prefixes.split(","))) and transform == wanted):
                     continue
+                network = not arch.startswith(("linear", "clinical"))
+                if skip != "none":  # the networks with a linear skip term only (models/wide.py)
+                    if not network:
+                        continue
+                    label = f"{label} [skip={skip}]"
                 if (label, transform, seed, fold) in done:
                     continue
                 t0 = time.perf_counter()
@@ -124,7 +134,7 @@ def run(name: str, out: Path, seeds: int, folds: int, missing: float, select: st
                     tr, te = train, test
                     if arch in FUSION:
                         tr, te = train.select_modalities(all_mods), test.select_modalities(all_mods)
-                    model = fit(tr, arch, seed=seed, transform=transform)
+                    model = fit(tr, arch, seed=seed, transform=transform, **({"skip": skip} if network else {}))
                 c = harrell_c(model(te.X), te.time, te.event)
                 with open(out, "a") as fh:
                     fh.write(f"{name},{label},{transform},{seed},{fold},{c:.6f},{model.best_epoch},"
@@ -186,8 +196,10 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--missing", type=float, default=0.0, help="share of patients losing one omics modality")
-    p.add_argument("--select", metavar="PREFIX:TRANSFORM",
-                   help="fit only the models whose label starts with PREFIX, under TRANSFORM")
+    p.add_argument("--select", metavar="PREFIX[,PREFIX...]:TRANSFORM",
+                   help="fit only the models whose label starts with one of the PREFIXes, under TRANSFORM")
+    p.add_argument("--skip", default="none", choices=["none", "zero", "cox"],
+                   help="fit only the networks, with this linear skip term (label suffix [skip=...])")
     p.add_argument("--summary", nargs="+", type=Path)
     args = p.parse_args()
     if args.summary:
@@ -196,7 +208,7 @@ def main() -> None:
     if not (args.cohort and args.out):
         p.error("--cohort and --out are required (or --summary CSV ...)")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    run(args.cohort, args.out, args.seeds, args.folds, args.missing, args.select)
+    run(args.cohort, args.out, args.seeds, args.folds, args.missing, args.select, args.skip)
 
 
 if __name__ == "__main__":

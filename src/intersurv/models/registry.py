@@ -15,7 +15,11 @@ accepts only its own (see ``ARCHITECTURES[name].defaults()``):
   per-modality embedding width of the fusion architectures;
 * ``dropout`` - dropout probability in [0, 1);
 * ``rank`` (bilinear), ``tokens`` / ``dim`` / ``heads`` (cross_attention),
-  ``kron_dim`` (kronecker) - see each architecture's module.
+  ``kron_dim`` (kronecker) - see each architecture's module;
+* ``skip`` (every network, not the linear models) - ``"none"``, or a linear
+  Cox term on the inputs added to the network's log-risk, initialised at zero
+  (``"zero"``) or at the penalised linear Cox of the training part (``"cox"``);
+  see :mod:`intersurv.models.wide`.
 """
 
 from __future__ import annotations
@@ -34,9 +38,12 @@ from .gated import GatedFusion
 from .kronecker import KroneckerFusion
 from .late import LateFusion
 from .linear import LinearCox
+from .wide import SKIP_MODES, WideAndDeep
 
 #: The modality that holds a cohort's clinical covariates (``Cohort.with_covariates_modality``).
 CLINICAL_MODALITY = "clinical"
+#: The default ``skip`` of the networks (:mod:`intersurv.models.wide`).
+DEFAULT_SKIP = "none"
 #: Architectures whose name is ``<kind>:<modality>``.
 PER_MODALITY = ("unimodal", "linear")
 
@@ -53,7 +60,8 @@ class Architecture:
     def defaults(self) -> dict[str, Any]:
         """The hyperparameters it accepts, with their default values."""
         params = inspect.signature(self.cls.__init__).parameters.values()
-        return {p.name: _normalise("", p.name, p.default) for p in params if p.kind is p.KEYWORD_ONLY}
+        out = {p.name: _normalise("", p.name, p.default) for p in params if p.kind is p.KEYWORD_ONLY}
+        return out if self.cls is LinearCox else {**out, "skip": DEFAULT_SKIP}
 
 
 ARCHITECTURES: dict[str, Architecture] = {
@@ -92,6 +100,10 @@ def _normalise(arch: str, key: str, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
             raise IntersurvError(f"{where}dropout must be a number in [0, 1), got {value!r}")
         return float(value)
+    if key == "skip":
+        if value not in SKIP_MODES:
+            raise IntersurvError(f"{where}skip must be one of {', '.join(SKIP_MODES)}, got {value!r}")
+        return str(value)
     if key in _POSITIVE_INTS:
         if not is_int(value) or value < 1:
             raise IntersurvError(f"{where}{key} must be a positive integer, got {value!r}")
@@ -166,7 +178,9 @@ def build_model(arch: str, widths: dict[str, int], **hyper: Any) -> nn.Module:
 
     ``unimodal:<m>`` and ``linear:<m>`` use only modality m, ``clinical`` only
     the covariates; every other architecture uses all of
-    ``widths``, in its order. The module gets attributes ``arch``, ``hyper``
+    ``widths``, in its order. A network with ``skip`` other than ``"none"`` is
+    a :class:`~intersurv.models.wide.WideAndDeep` around the architecture's
+    module. The module gets attributes ``arch``, ``hyper``
     (the resolved hyperparameters) and ``modalities``. Initialisation draws from
     torch's global generator: seed it first for a reproducible model.
     """
@@ -175,7 +189,10 @@ def build_model(arch: str, widths: dict[str, int], **hyper: Any) -> nn.Module:
             raise IntersurvError(f"modality {m!r}: width must be a positive integer, got {d!r}")
     used = model_modalities(arch, list(widths))
     resolved = resolve_hyper(arch, **hyper)
-    module = _spec(arch).cls({m: widths[m] for m in used}, **resolved)
+    own = {k: v for k, v in resolved.items() if k != "skip"}
+    module = _spec(arch).cls({m: widths[m] for m in used}, **own)
+    if resolved.get("skip", "none") != "none":
+        module = WideAndDeep(module, {m: widths[m] for m in used}, resolved["skip"])
     module.arch = arch
     module.hyper = resolved
     return module

@@ -269,7 +269,8 @@ def fit_batched(cohorts: Cohort | Sequence[Cohort], arch: str, seeds: Sequence[i
     preps = [Prepared.make(c, arch, s, settings) for c, s in zip(cohorts, seeds)]
     with torch.random.fork_rng(devices=[]):
         probe = preps[0].build(**settings.hyper) if preps else None
-    one_by_one = probe is None or not _replayable(probe) or (
+    # skip="cox" starts each copy from its own linear Cox fit (intersurv.fit), which the stack does not do
+    one_by_one = probe is None or not _replayable(probe) or probe.hyper.get("skip") == "cox" or (
         settings.batch_size is not None and settings.batch_size < preps[0].train.n_patients)
     if one_by_one:
         return [fit(c, arch, s, **settings.to_dict()) for c, s in zip(cohorts, seeds)]

@@ -13,8 +13,11 @@ its test patients out):
    whitened principal components, also fitted on the training part
    (:class:`~intersurv.training.pca.PrincipalAxes`).
 3. **Training.** The network from :func:`intersurv.models.build_model` is
-   initialised from ``seed`` and trained with Adam (``lr``, ``weight_decay``)
-   on the Cox negative partial log-likelihood
+   initialised from ``seed`` (with ``skip="cox"`` its linear term is the
+   elastic-net Cox of the transformed inputs of all the cohort's patients,
+   penalty by ``inner_folds``-fold CV with ``l1_ratio`` as for the linear
+   references, held fixed: :mod:`intersurv.models.wide`) and trained with
+   Adam (``lr``, ``weight_decay``) on the Cox negative partial log-likelihood
    :func:`intersurv.survival.cox_nll` (mean over events, Efron or Breslow
    ties): over the whole training part per step (``batch_size=None``), or over
    seeded mini-batches of ``batch_size`` patients (a batch without an event has
@@ -22,14 +25,17 @@ its test patients out):
 4. **Early stopping.** After every epoch the loss on the validation part is
    computed in eval mode; training stops when it has not improved for
    ``patience`` epochs (or after ``max_epochs``) and the weights of the best
-   epoch are restored.
+   epoch are restored. With ``skip="cox"`` the initial model (epoch 0: the
+   linear Cox) is a candidate too: best epoch 0 means the network did not
+   improve on the linear Cox on the validation part.
 5. **Baseline.** The Breslow baseline hazard is fitted on the training part's
    log-risks under the restored weights.
 
 The linear reference models (``linear:<modality>``, ``clinical``) are fitted
 by :func:`intersurv.training.linear.fit_linear` instead (penalised partial
 likelihood, penalty by inner CV; ``l1_ratio`` and ``inner_folds`` apply to
-them, the network's options do not).
+them and to a network's ``skip="cox"`` initialisation, the network's options
+do not apply to them).
 
 Reproducibility: the same cohort, arguments and seed give identical weights and
 predictions on the same CPU build and thread count. The seed drives the split,
@@ -166,7 +172,7 @@ def fit(cohort: Cohort, arch: str, seed: int = 0, *, val_fraction: float = DEFAU
     ``dropout``, ``rank``, ...; see :mod:`intersurv.models.registry`).
     ``history`` of the result holds per epoch ``train`` (mean of the epoch's
     batch losses, dropout active) and ``val`` (validation loss, eval mode);
-    ``best_epoch`` counts epochs from 1.
+    ``best_epoch`` counts epochs from 1 (0: the initial model, ``skip="cox"`` only).
     """
     from ..survival import cox_nll
 
@@ -195,6 +201,16 @@ def fit(cohort: Cohort, arch: str, seed: int = 0, *, val_fraction: float = DEFAU
         optimiser = torch.optim.Adam(module.parameters(), lr=lr, weight_decay=weight_decay)
         order_rng = torch.Generator().manual_seed(seed)
         best_loss, best_epoch, best_state = math.inf, 0, None
+        if module.hyper["skip"] == "cox":  # the penalised linear Cox of all the cohort's patients, fixed
+            from .linear import coxnet_beta
+
+            z = prep.axes.transform(prep.standardizer.transform({m: cohort.modalities[m] for m in prep.used}))
+            module.set_wide(coxnet_beta(np.concatenate([z[m] for m in prep.used], axis=1).astype(np.float64),
+                                        cohort.time, cohort.event, l1_ratio, inner_folds, seed)[0])
+            module.eval()  # epoch 0, the linear Cox itself, is a candidate of the early stopping
+            with torch.no_grad():
+                best_loss = float(cox_nll(module(x_va), t_va, e_va, ties=ties))
+            best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
         for epoch in range(1, max_epochs + 1):
             module.train()
             if batch_size is None or batch_size >= n:

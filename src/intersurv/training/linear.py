@@ -84,6 +84,15 @@ def choose_alpha(z: np.ndarray, time: np.ndarray, event: np.ndarray, l1_ratio: f
     return alphas, scores.mean(axis=0)
 
 
+def coxnet_beta(z: np.ndarray, time: np.ndarray, event: np.ndarray, l1_ratio: float, inner_folds: int,
+                seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(beta, alphas, cv_c): the elastic-net Cox on ``z`` at the penalty chosen by inner CV (steps 2-3)."""
+    alphas, cv_c = choose_alpha(z, time, event, l1_ratio, inner_folds, seed)
+    best = int(np.argmax(cv_c))  # alphas decrease: argmax takes the largest penalty among ties
+    _, coef = _coxnet(z, time, event, l1_ratio, alphas)
+    return coef[:, min(best, coef.shape[1] - 1)], alphas, cv_c
+
+
 def fit_linear(cohort: Cohort, arch: str, seed: int = 0, *, l1_ratio: float = DEFAULT_TRAIN.l1_ratio,
                inner_folds: int = DEFAULT_TRAIN.inner_folds,
                transform: str | dict[str, str] = DEFAULT_TRAIN.transform) -> FittedModel:
@@ -98,10 +107,8 @@ def fit_linear(cohort: Cohort, arch: str, seed: int = 0, *, l1_ratio: float = DE
     standardizer = Standardizer.fit(raw, transform)
     axes = PrincipalAxes.fit(standardizer.transform(raw), "none")
     z = np.concatenate([standardizer.transform(raw)[m] for m in used], axis=1).astype(np.float64)
-    alphas, cv_c = choose_alpha(z, cohort.time, cohort.event, l1_ratio, inner_folds, seed)
-    best = int(np.argmax(cv_c))  # alphas decrease: argmax takes the largest penalty among ties
-    _, coef = _coxnet(z, cohort.time, cohort.event, l1_ratio, alphas)
-    beta = coef[:, min(best, coef.shape[1] - 1)]
+    beta, alphas, cv_c = coxnet_beta(z, cohort.time, cohort.event, l1_ratio, inner_folds, seed)
+    best = int(np.argmax(cv_c))
 
     widths = {m: cohort.widths()[m] for m in used}
     module = build_model(arch, widths)

@@ -106,10 +106,13 @@ class TrainSettings:
         object.__setattr__(self, "hyper", dict(self.hyper))
 
     def check_architecture(self, arch: str) -> None:
-        """Raise unless ``arch`` exists and takes every one of :attr:`hyper` with valid values."""
-        from ..models.registry import resolve_hyper
+        """Raise unless ``arch`` exists and takes every one of :attr:`hyper` with valid values.
 
-        resolve_hyper(arch, **self.hyper)
+        The linear reference models take no hyperparameters: the networks' do not apply to them.
+        """
+        from ..models.registry import is_linear, resolve_hyper
+
+        resolve_hyper(arch, **({} if is_linear(arch) else self.hyper))
 
     def options(self) -> dict[str, Any]:
         """The settings other than :attr:`hyper`, as :func:`intersurv.fit` keyword arguments."""
