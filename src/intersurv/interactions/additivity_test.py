@@ -7,7 +7,12 @@ has more than ``k`` features, replaced by its ``k`` leading whitened principal
 components (:class:`~intersurv.training.pca.PrincipalAxes`), fitted on *all*
 patients without their outcomes, so the representation cannot select
 directions that happen to interact in this sample. ``p_m`` (n x k_m) are the
-scores, centred over the cohort.
+scores, centred over the cohort. ``k`` is 5 (:data:`COMPONENTS`) unless the
+cohort has too few events for the model below (fewer than
+:data:`MIN_EVENTS_PER_COLUMN` per column): then the largest ``k`` that fits,
+so that a cohort with several modalities (M modalities have M(M-1)/2 pairs
+of products) is still tested; the p-value is calibrated for any ``k`` by the
+bootstrap below, and ``components`` in the result records the ``k_m`` used.
 
 **Model.** A Cox model with main effects and every cross-modal product::
 
@@ -28,7 +33,7 @@ unreliable with ~25 products and a few hundred events, so the p-value is a
 parametric bootstrap: ``B`` cohorts keep the patients and their modalities and
 draw new outcomes from the fitted *additive* model (event times from its
 Breslow baseline, censoring from the reverse Kaplan-Meier curve;
-:func:`intersurv.audit.additive_null.draw_additive_null`), and
+:mod:`intersurv.survival.outcomes`), and
 ``p = (1 + #{S_b >= S}) / (B + 1)``.
 
 **Estimate.** The same model with a fixed ridge penalty on the products,
@@ -265,9 +270,12 @@ def cohort_interaction(cohort: Cohort, *, components: int = COMPONENTS, null_rep
         raise IntersurvError(f"cohort {cohort.name!r}: the additivity test needs at least two modalities")
     rng = np.random.default_rng(derive_seed(ADDITIVITY_TEST, seed))
     time, event = np.asarray(cohort.time, dtype=np.float64), np.asarray(cohort.event)
-    scores = principal_scores(cohort.modalities, components)
-    main, products = design(scores)
-    columns = main.shape[1] + products.shape[1]
+    for k in range(components, 0, -1):  # the most components the events allow (module docstring)
+        scores = principal_scores(cohort.modalities, k)
+        main, products = design(scores)
+        columns = main.shape[1] + products.shape[1]
+        if np.sum(event) >= MIN_EVENTS_PER_COLUMN * columns:
+            break
     if np.sum(event) < MIN_EVENTS_PER_COLUMN * columns:
         return {"estimate": None, "ci": [None, None], "p_value": None, "minimum_detectable": None,
                 "planted": None, "alpha": alpha, "components": {m: int(s.shape[1]) for m, s in scores.items()},
