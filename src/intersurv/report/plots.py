@@ -47,7 +47,7 @@ def plot_cindex_vs_intershap(results: Mapping[str, Any]) -> Figure | None:
             pts.append((name, x, 100 * _stat(a.get("intershap"), "sd"), y, _stat(a.get("c_index"), "sd")))
     if not pts:
         return None
-    fig = Figure(figsize=(6.4, 4.6), dpi=DPI)
+    fig = Figure(figsize=(8.4, 4.6), dpi=DPI)
     ax = fig.add_subplot()
     for i, (name, x, xe, y, ye) in enumerate(pts):
         ax.errorbar(x, y, xerr=np.nan_to_num(xe), yerr=np.nan_to_num(ye), fmt="o", capsize=3,
@@ -58,7 +58,7 @@ def plot_cindex_vs_intershap(results: Mapping[str, Any]) -> Figure | None:
     ax.set_xlabel("InterSHAP (%)")
     ax.set_ylabel("test C-index (Harrell)")
     ax.set_title("Discrimination vs cross-modal interaction (mean \u00b1 sd across runs)")
-    ax.legend(fontsize=8, loc="best")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
