@@ -1,8 +1,9 @@
 """Survival core: the Cox partial-likelihood loss, the Breslow baseline hazard, a numpy Cox
-fit (:mod:`.cox`) and Kaplan-Meier RMST (:mod:`.km`).
+fit (:mod:`.cox`), Kaplan-Meier RMST (:mod:`.km`) and outcomes drawn from a fitted Cox
+model (:mod:`.outcomes`).
 
-Importing this package does not import torch: :func:`cox_nll` (the only torch
-code) is loaded on first use.
+Importing this package does not import torch: :func:`cox_nll` is loaded on first
+use, and :mod:`.stacked` (the loss of B stacked models) only when imported.
 """
 
 from typing import TYPE_CHECKING, Any
