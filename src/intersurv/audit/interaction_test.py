@@ -46,9 +46,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from scipy.stats import norm
 
+from ..analysis.prognostic import NUMERICAL_ZERO
 from ..cohort import Cohort
 from ..interactions.settings import ExplainSettings
 from ..interactions.table import FILE_NAME, read_interactions
@@ -58,9 +58,6 @@ from ..interactions.additivity_test import (
     MAIN_PENALTY, MIN_EVENTS_PER_COLUMN, cohort_interaction, cox_ridge, principal_scores,
 )
 
-#: A unit whose interaction component stays below this (relative to its largest |log-risk|) is additive.
-ADDITIVE_TOL = 1e-5
-
 
 def heldout_unit_test(log_risk: np.ndarray, additive: np.ndarray, time: np.ndarray, event: np.ndarray,
                       adjust: np.ndarray | None = None) -> dict[str, Any]:
@@ -68,7 +65,7 @@ def heldout_unit_test(log_risk: np.ndarray, additive: np.ndarray, time: np.ndarr
     principal scores of the same patients (or None)."""
     f, f_add = np.asarray(log_risk, dtype=np.float64), np.asarray(additive, dtype=np.float64)
     g = f - f_add
-    if np.max(np.abs(g)) <= ADDITIVE_TOL * max(1.0, float(np.max(np.abs(f)))):
+    if np.max(np.abs(g)) <= NUMERICAL_ZERO * max(1.0, float(np.max(np.abs(f)))):  # additive up to rounding
         return {"tested": False, "z": 0.0, "beta": 0.0, "se": None}
     if adjust is not None and np.sum(event) < MIN_EVENTS_PER_COLUMN * (2 + adjust.shape[1]):
         adjust = None  # too few test events to adjust for the principal scores
