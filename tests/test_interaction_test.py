@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from lifelines import CoxPHFitter
 from lifelines.statistics import logrank_test
+from scipy.stats import norm
 
 import intersurv
 from intersurv.audit import audit_config, run_audit
@@ -155,7 +156,7 @@ def test_heldout_test_is_exactly_null_for_an_additive_model() -> None:
     f_add = rng.normal(size=120)
     t, e = _survival(rng, f_add)
     r = heldout_unit_test(f_add + 1e-8, f_add, t, e)  # float32 rounding only
-    assert r == {"tested": False, "z": 0.0, "beta": 0.0, "se": None}
+    assert r == {"tested": False, "z": 0.0, "p": None, "wald_z": 0.0, "beta": 0.0, "se": None}
     combined = combine_units([{**r, "seed": s} for s in (0, 1)], intershap=1e-7)
     assert combined["p_value"] == 1.0 and combined["statistic"] == 0.0 and combined["effect"] == 0.0
 
@@ -164,14 +165,28 @@ def test_heldout_test_matches_lifelines_and_finds_a_real_interaction() -> None:
     rng = np.random.default_rng(7)
     f_add, g = rng.normal(size=300), rng.normal(size=300)
     t, e = _survival(rng, f_add + 0.8 * g)
-    r = heldout_unit_test(f_add + g, f_add, t, e)
+    r = heldout_unit_test(f_add + g, f_add, t, e, replicates=49)
     ref = CoxPHFitter().fit(pd.DataFrame({"f": f_add, "g": g, "t": t, "e": e}), "t", "e")
     assert r["beta"] == pytest.approx(ref.params_["g"], rel=1e-3)
-    assert r["z"] == pytest.approx(ref.params_["g"] / ref.standard_errors_["g"], rel=1e-3)
+    assert r["wald_z"] == pytest.approx(ref.params_["g"] / ref.standard_errors_["g"], rel=1e-3)
+    # no null draw reaches a Wald z of ~10: the smallest bootstrap p, and its normal quantile
+    assert r["p"] == pytest.approx(1 / 50) and r["z"] == pytest.approx(norm.isf(1 / 50))
     combined = combine_units([{**r, "seed": 0, "fold": 0}], intershap=0.2)
-    assert combined["p_value"] < 1e-6 and combined["ci"][0] < combined["effect"] < combined["ci"][1]
+    assert combined["p_value"] == pytest.approx(1 / 50) and combined["ci"][0] < combined["effect"] < combined["ci"][1]
     b = r["beta"]
     assert combined["effect"] == pytest.approx(b * 0.2 / (0.8 + b * 0.2))
+
+
+def test_heldout_bootstrap_p_is_reproducible_and_near_the_wald_p_with_many_events() -> None:
+    rng = np.random.default_rng(8)
+    f_add, g = rng.normal(size=400), rng.normal(size=400)
+    t, e = _survival(rng, f_add + 0.12 * g)
+    runs = [heldout_unit_test(f_add + g, f_add, t, e, replicates=199, rng=np.random.default_rng(s)) for s in (1, 1, 2)]
+    assert runs[0] == runs[1] and runs[0]["wald_z"] == runs[2]["wald_z"]
+    # two columns and hundreds of events: the Wald z is close to normal, so the bootstrap p is close to its
+    # normal p (within the Monte Carlo error of 199 draws)
+    assert 0.01 < norm.sf(runs[0]["wald_z"]) < 0.5
+    assert runs[0]["p"] == pytest.approx(norm.sf(runs[0]["wald_z"]), abs=0.06)
 
 
 def test_audit_reports_the_interaction_test(tmp_path) -> None:

@@ -27,6 +27,7 @@ NULL_REFIT = "additive-null-refit"  # keys: unit seed, fold, refit number
 RESULTS = "results"                 # keys: the experiment's seeds
 ADDITIVITY_TEST = "additivity-test"  # keys: the test's seed (an audit's: derived from its seeds)
 PLANTED = "planted-interaction"     # keys: the planted-power seed
+HELDOUT_TEST = "heldout-interaction-test"  # keys: unit seed, fold
 
 
 def derive_seed(purpose: str, *keys: int) -> int:
