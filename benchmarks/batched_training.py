@@ -68,7 +68,7 @@ def floor_time(nulls: list[Cohort], arch: str, seeds: list[int], epochs: list[in
     models = [p.build(**hyper).eval() for p in preps]
     template = models[0]
     params, buffers = torch.func.stack_module_state(models)
-    parts = [(p.tensors(p.train)[0], p.tensors(p.val)[0]) for p in preps]
+    parts = [(p.tensors("train")[0], p.tensors("val")[0]) for p in preps]
     x_train = {m: torch.stack([tr[m] for tr, _ in parts]) for m in preps[0].used}
     x_val = {m: torch.stack([va[m] for _, va in parts]) for m in preps[0].used}
     order = np.argsort(epochs)[::-1]  # copies that run longest first: the active ones are a prefix

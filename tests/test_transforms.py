@@ -10,7 +10,7 @@ from scipy.stats import norm, rankdata
 from intersurv.errors import IntersurvError
 from intersurv.training.fit import fit
 from intersurv.training.fitted import FittedModel
-from intersurv.training.standardize import CLIP, KNOTS, Standardizer
+from intersurv.training.standardize import CLIP, KNOTS, Standardizer, hazen_knots, interp_columns
 
 from test_linear_models import linear_cohort
 
@@ -51,6 +51,21 @@ def test_rank_normal_new_values_monotone_bounded_and_constant_feature() -> None:
     # the training median maps to about 0
     med = np.median(x, axis=0, keepdims=True)
     assert np.abs(s.transform({"a": med})["a"][0, :2]).max() < 0.02
+
+
+def test_vectorised_knots_and_interpolation_are_numpys_bit_for_bit() -> None:
+    rng = np.random.default_rng(3)
+    for trial in range(200):  # ties, values on knots, outside the knots, a single knot
+        k, n, d = (int(v) for v in rng.integers(1, 20, size=3))
+        xp = np.sort(rng.integers(0, 8, size=(k, d)).astype(np.float32) * 0.5, axis=0)
+        fp = (np.arange(k) + 0.5) / k
+        x = (rng.integers(-2, 18, size=(n, d)) * 0.25 + (trial % 2) * rng.normal(0, 0.1, (n, d))).astype(np.float32)
+        expected = np.column_stack([np.interp(x[:, j], xp[:, j], fp) for j in range(d)])
+        np.testing.assert_array_equal(interp_columns(x, xp, fp), expected)
+        sample = rng.standard_t(2, size=(n * 7, d)) if trial % 2 else rng.integers(0, 4, (n * 7, d)).astype(float)
+        m = min(len(sample), KNOTS)
+        np.testing.assert_array_equal(hazen_knots(sample, m),
+                                      np.quantile(sample, (np.arange(m) + 0.5) / m, axis=0, method="hazen"))
 
 
 def test_transform_saved_with_the_model(tmp_path) -> None:

@@ -78,7 +78,7 @@ def test_fit_starts_cox_at_the_elastic_net_of_its_inputs_and_keeps_it(tmp_path) 
     # the elastic-net Cox of the transformed inputs of all the patients given, penalty by inner CV
     z = np.concatenate([model.standardizer.transform(c.modalities)[m] for m in ["a", "b"]], axis=1)
     z = z.astype(np.float64)
-    alphas, cv = choose_alpha(z, c.time, c.event, 0.5, 3, 2)
+    alphas, _, cv = choose_alpha(z, c.time, c.event, 0.5, 3, 2)
     _, coef = _coxnet(z, c.time, c.event, 0.5, alphas)
     beta = coef[:, min(int(np.argmax(cv)), coef.shape[1] - 1)]
     assert np.count_nonzero(beta) > 0

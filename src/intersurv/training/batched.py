@@ -126,7 +126,7 @@ class _Stack:
         self.generators = generators
         self.rows = np.arange(len(models))  # original copy index of each row
         self.live = np.ones(len(models), dtype=bool)  # rows still training
-        parts = [(p.tensors(p.train, device)[0], p.tensors(p.val, device)[0]) for p in preps]
+        parts = [(p.tensors("train", device)[0], p.tensors("val", device)[0]) for p in preps]
         used = preps[0].used
         self.x_train = {m: torch.stack([tr[m] for tr, _ in parts]) for m in used}
         self.x_val = {m: torch.stack([va[m] for _, va in parts]) for m in used}
@@ -164,6 +164,19 @@ class _Stack:
                 param.addcdiv_(self.exp_avg[k], denom, value=-(lr / bias_correction1))
 
 
+def _draw_masks(generators: list[torch.Generator], live: np.ndarray, shape: tuple[int, ...], p: float
+                ) -> torch.Tensor:
+    """(B, *shape) dropout masks, row b drawn from ``generators[b]`` as CPU dropout draws it (ones where the
+    copy no longer trains)."""
+    out = torch.empty((len(generators), *shape))
+    for row, g, alive in zip(out, generators, live):
+        if alive:
+            row.bernoulli_(1 - p, generator=g)
+        else:
+            row.fill_(1 - p)
+    return out.div_(1 - p)
+
+
 def _train_group(preps: list[Prepared], seeds: list[int], arch: str, *, lr: float, weight_decay: float,
                  max_epochs: int, patience: int, ties: str, device: torch.device, model_hyper: dict[str, Any]
                  ) -> list[tuple[nn.Module, dict[str, list[float]], int]]:
@@ -181,7 +194,7 @@ def _train_group(preps: list[Prepared], seeds: list[int], arch: str, *, lr: floa
     feed.shapes = []
     template.train()
     with torch.no_grad():
-        template(preps[0].tensors(preps[0].train)[0])
+        template(preps[0].tensors("train")[0])
     shapes, feed.shapes = feed.shapes, None
 
     def forward(params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor], x: dict[str, torch.Tensor],
@@ -203,9 +216,7 @@ def _train_group(preps: list[Prepared], seeds: list[int], arch: str, *, lr: floa
     for epoch in range(1, max_epochs + 1):
         template.train()
         live = stack.live
-        masks = tuple(torch.stack([torch.empty(shape).bernoulli_(1 - p, generator=g).div_(1 - p) if alive
-                                   else torch.ones(shape) for g, alive in zip(stack.generators, live)]).to(device)
-                      for shape, p in shapes)
+        masks = tuple(_draw_masks(stack.generators, live, shape, p).to(device) for shape, p in shapes)
         losses = stack.loss_train(stacked_forward(stack.params, stack.buffers, stack.x_train, masks))
         finite = torch.isfinite(losses.detach()).cpu().numpy() | ~live
         if not finite.all():

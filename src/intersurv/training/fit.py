@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -56,7 +56,7 @@ import torch
 from ..cohort import Cohort
 from ..errors import IntersurvError
 from ..models import build_model, is_linear, model_modalities
-from .fitted import FittedModel, predict_log_risk
+from .fitted import FittedModel
 from .device import resolve_device
 from .splits import holdout_split
 from .pca import PrincipalAxes
@@ -97,6 +97,8 @@ class Prepared:
     raw_train: dict[str, np.ndarray]
     standardizer: Standardizer
     axes: PrincipalAxes
+    #: The network inputs of "train" and "val", transformed once (released by :meth:`finish`).
+    inputs: dict[str, dict[str, np.ndarray]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def make(cls, cohort: Cohort, arch: str, seed: int, settings: TrainSettings) -> "Prepared":
@@ -105,8 +107,10 @@ class Prepared:
         train, val = cohort.subset(train_idx), cohort.subset(val_idx)
         raw_train = {m: train.modalities[m] for m in used}
         standardizer = Standardizer.fit(raw_train, settings.transform)
-        axes = PrincipalAxes.fit(standardizer.transform(raw_train), settings.reduce)
-        return cls(cohort, arch, used, train, val, raw_train, standardizer, axes)
+        z_train = standardizer.transform(raw_train)
+        axes = PrincipalAxes.fit(z_train, settings.reduce)
+        return cls(cohort, arch, used, train, val, raw_train, standardizer, axes,
+                   {"train": axes.transform(z_train)})
 
     def input_widths(self) -> dict[str, int]:
         """The network's input width per modality (after the reduction)."""
@@ -116,14 +120,18 @@ class Prepared:
         """A fresh network for these inputs (initialised from torch's global generator)."""
         return build_model(self.arch, self.input_widths(), **model_hyper)
 
-    def tensors(self, part: Cohort, device: torch.device | None = None
+    def tensors(self, part: str, device: torch.device | None = None
                 ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
-        """The network inputs of ``part`` (on ``device``, default the CPU) and its (time, event)."""
+        """The network inputs of ``part`` ("train" or "val"; on ``device``, default the CPU) and its
+        (time, event)."""
+        cohort = {"train": self.train, "val": self.val}[part]
+        if part not in self.inputs:
+            self.inputs[part] = self.axes.transform(self.standardizer.transform(
+                {m: cohort.modalities[m] for m in self.used}))
         # Features in float32 (the models' precision); times stay float64 so that
         # the tied times are exactly those of the data.
-        z = self.axes.transform(self.standardizer.transform(part.modalities))
-        return ({m: torch.from_numpy(v).to(device) for m, v in z.items()},
-                torch.from_numpy(part.time), torch.from_numpy(part.event.astype(bool)))
+        return ({m: torch.from_numpy(v).to(device) for m, v in self.inputs[part].items()},
+                torch.from_numpy(cohort.time), torch.from_numpy(cohort.event.astype(bool)))
 
     def finish(self, module: torch.nn.Module, history: dict[str, list[float]], best_epoch: int,
                settings: dict[str, Any]) -> FittedModel:
@@ -136,8 +144,11 @@ class Prepared:
                         "not converged, consider a larger max_epochs", self.arch, settings["seed"], best_epoch)
         module.eval()
         raw_train, train = self.raw_train, self.train
-        baseline = BreslowBaseline.fit(predict_log_risk(module, self.standardizer, self.axes, raw_train),
-                                       train.time, train.event)
+        with torch.inference_mode():
+            x_train = self.tensors("train", next(module.parameters()).device)[0]
+            log_risk = module(x_train).double().cpu().numpy()
+        self.inputs.clear()
+        baseline = BreslowBaseline.fit(log_risk, train.time, train.event)
         widths = {m: self.cohort.widths()[m] for m in self.used}
         return FittedModel(
             arch=self.arch, modalities=self.used, widths=widths, hyper=module.hyper, module=module,
@@ -190,8 +201,8 @@ def fit(cohort: Cohort, arch: str, seed: int = 0, *, val_fraction: float = DEFAU
     dev = resolve_device(device)
     prep = Prepared.make(cohort, arch, seed, settings)
     train = prep.train
-    x_tr, t_tr, e_tr = prep.tensors(train, dev)
-    x_va, t_va, e_va = prep.tensors(prep.val, dev)
+    x_tr, t_tr, e_tr = prep.tensors("train", dev)
+    x_va, t_va, e_va = prep.tensors("val", dev)
     n = train.n_patients
     history: dict[str, list[float]] = {"train": [], "val": []}
 

@@ -39,7 +39,7 @@ import torch
 from ..cohort import Cohort
 from ..errors import IntersurvError
 from ..models import build_model, model_modalities
-from .fitted import FittedModel, predict_log_risk
+from .fitted import FittedModel
 from .pca import PrincipalAxes
 from .splits import kfold_splits
 from .settings import DEFAULT_TRAIN, check_linear_options
@@ -68,11 +68,12 @@ def _coxnet(z: np.ndarray, time: np.ndarray, event: np.ndarray, l1_ratio: float,
 
 
 def choose_alpha(z: np.ndarray, time: np.ndarray, event: np.ndarray, l1_ratio: float, inner_folds: int,
-                 seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """The penalty path and each penalty's mean held-out Harrell C over ``inner_folds`` folds."""
+                 seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The penalty path of all the patients, its coefficients (d, n_alphas) and each penalty's mean
+    held-out Harrell C over ``inner_folds`` folds."""
     from ..metrics import harrell_c
 
-    alphas, _ = _coxnet(z, time, event, l1_ratio, None)
+    alphas, path = _coxnet(z, time, event, l1_ratio, None)
     scores = np.zeros((inner_folds, len(alphas)))
     for k, split in enumerate(kfold_splits(event, inner_folds, seed)):
         tr, te = split.train, split.test
@@ -81,16 +82,16 @@ def choose_alpha(z: np.ndarray, time: np.ndarray, event: np.ndarray, l1_ratio: f
             # a path cut short keeps its last coefficients for the weaker penalties
             beta = coef[:, min(j, coef.shape[1] - 1)]
             scores[k, j] = harrell_c(z[te] @ beta, time[te], event[te]) if event[te].any() else 0.5
-    return alphas, scores.mean(axis=0)
+    return alphas, path, scores.mean(axis=0)
 
 
 def coxnet_beta(z: np.ndarray, time: np.ndarray, event: np.ndarray, l1_ratio: float, inner_folds: int,
                 seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(beta, alphas, cv_c): the elastic-net Cox on ``z`` at the penalty chosen by inner CV (steps 2-3)."""
-    alphas, cv_c = choose_alpha(z, time, event, l1_ratio, inner_folds, seed)
+    """(beta, alphas, cv_c): the elastic-net Cox on ``z`` at the penalty chosen by inner CV (steps 2-3;
+    the refit on all the patients is the path they gave the penalties)."""
+    alphas, path, cv_c = choose_alpha(z, time, event, l1_ratio, inner_folds, seed)
     best = int(np.argmax(cv_c))  # alphas decrease: argmax takes the largest penalty among ties
-    _, coef = _coxnet(z, time, event, l1_ratio, alphas)
-    return coef[:, min(best, coef.shape[1] - 1)], alphas, cv_c
+    return path[:, min(best, path.shape[1] - 1)], alphas, cv_c
 
 
 def fit_linear(cohort: Cohort, arch: str, seed: int = 0, *, l1_ratio: float = DEFAULT_TRAIN.l1_ratio,
@@ -105,8 +106,9 @@ def fit_linear(cohort: Cohort, arch: str, seed: int = 0, *, l1_ratio: float = DE
         raise IntersurvError(f"{arch}: {cohort.n_events} events are too few for {inner_folds}-fold inner CV")
     raw = {m: cohort.modalities[m] for m in used}
     standardizer = Standardizer.fit(raw, transform)
-    axes = PrincipalAxes.fit(standardizer.transform(raw), "none")
-    z = np.concatenate([standardizer.transform(raw)[m] for m in used], axis=1).astype(np.float64)
+    transformed = standardizer.transform(raw)
+    axes = PrincipalAxes.fit(transformed, "none")
+    z = np.concatenate([transformed[m] for m in used], axis=1).astype(np.float64)
     beta, alphas, cv_c = coxnet_beta(z, cohort.time, cohort.event, l1_ratio, inner_folds, seed)
     best = int(np.argmax(cv_c))
 
@@ -115,7 +117,9 @@ def fit_linear(cohort: Cohort, arch: str, seed: int = 0, *, l1_ratio: float = DE
     with torch.no_grad():
         module.linear.weight.copy_(torch.from_numpy(beta.astype(np.float32)).reshape(1, -1))
     module.eval()
-    baseline = BreslowBaseline.fit(predict_log_risk(module, standardizer, axes, raw), cohort.time, cohort.event)
+    with torch.inference_mode():
+        log_risk = module({m: torch.from_numpy(transformed[m]) for m in used}).double().numpy()
+    baseline = BreslowBaseline.fit(log_risk, cohort.time, cohort.event)
     settings: dict[str, Any] = {"seed": seed, "l1_ratio": l1_ratio, "inner_folds": inner_folds,
                                 "transform": transform, "alpha": float(alphas[best]),
                                 "nonzero": int(np.count_nonzero(beta))}

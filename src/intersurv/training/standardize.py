@@ -78,10 +78,56 @@ def transform_per_modality(transform: str | Mapping[str, str], modalities: list[
     return chosen
 
 
-def _normal_quantile(p: np.ndarray) -> np.ndarray:
-    from scipy.special import ndtri
+def hazen_knots(x: np.ndarray, k: int) -> np.ndarray:
+    """``np.quantile(x, (arange(k) + 1/2) / k, axis=0, method="hazen")`` (k, d) from one sort of ``x``
+    (n, d) float64, with numpy's arithmetic: virtual index ``v = n p - 1/2`` clamped to [0, n - 1], and
+    between the neighbours ``a <= b`` with ``t = v - floor(v)`` the value ``a + (b - a) t``, or
+    ``b - (b - a)(1 - t)`` where ``t >= 1/2``."""
+    n = x.shape[0]
+    s = np.sort(x, axis=0)
+    p = (np.arange(k) + 0.5) / k
+    v = n * p + (0.5 + p * (1 - 0.5 - 0.5)) - 1
+    lo = np.floor(v)
+    hi = lo + 1
+    lo[v >= n - 1], hi[v >= n - 1] = n - 1, n - 1
+    lo[v < 0], hi[v < 0] = 0, 0
+    t = (v - np.where(v >= n - 1, -1, lo))[:, None]  # numpy's gamma (any t gives a when a = b)
+    a, b = s[lo.astype(np.intp)], s[hi.astype(np.intp)]
+    return np.where(t >= 0.5, b - (b - a) * (1 - t), a + (b - a) * t)
 
-    return ndtri(p)
+
+def interp_columns(x: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
+    """``np.interp(x[:, j], xp[:, j], fp)`` for every column ``j`` at once, float64.
+
+    ``x`` (n, d), ``xp`` (K, d) non-decreasing down each column, ``fp`` (K,).
+    The same arithmetic as numpy's interp: with ``i`` the last knot at or below
+    ``x`` (so ``xp_i <= x < xp_{i+1}``, the rightmost of tied knots), the value is
+    ``fp_0`` below the first knot, ``fp_{K-1}`` at or above the last, ``fp_i`` at
+    a knot and otherwise ``(fp_{i+1} - fp_i) / (xp_{i+1} - xp_i) * (x - xp_i) + fp_i``.
+    """
+    import torch
+
+    # column-major throughout: each column's knots and values are contiguous; the search compares in the
+    # inputs' common precision (float32 for float32 inputs: exact, and faster), the arithmetic is float64
+    common = np.result_type(np.asarray(x).dtype, np.asarray(xp).dtype, np.float32)
+    xt = np.ascontiguousarray(np.asarray(x, dtype=common).T)
+    q = np.ascontiguousarray(np.asarray(xp, dtype=common).T)
+    fp = np.asarray(fp, dtype=np.float64)
+    d, k = q.shape
+    # per column, the number r of knots <= x (torch's searchsorted is batched over leading dimensions) ...
+    r = torch.searchsorted(torch.from_numpy(q), torch.from_numpy(xt), right=True).numpy()
+    xt, q = xt.astype(np.float64), q.astype(np.float64)
+    # ... picks column r of the (d, K + 1) tables of the pieces: flat below the first knot (r = 0) and from
+    # the last one on (r = K), else the segment [xp_{r-1}, xp_r) (where tied knots leave it empty: slope 0)
+    gap = np.diff(q, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope = np.where(gap > 0, np.diff(fp) / gap, 0.0)
+    zero = np.zeros((d, 1))
+    slope = np.concatenate([zero, slope, zero], axis=1).ravel()
+    start = np.concatenate([zero, q], axis=1).ravel()
+    base = np.broadcast_to(np.concatenate([fp[:1], fp]), (d, k + 1)).ravel()
+    flat = r + (k + 1) * np.arange(d)[:, None]
+    return (slope[flat] * (xt - start[flat]) + base[flat]).T
 
 
 @dataclass(frozen=True)
@@ -109,18 +155,16 @@ class Standardizer:
             scale[m] = np.where(sd > SD_FLOOR, sd, 1.0).astype(np.float32)
             if method[m] == "rank_normal":
                 k = min(len(x64), KNOTS)
-                knots[m] = np.quantile(x64, (np.arange(k) + 0.5) / k, axis=0, method="hazen").astype(np.float32)
+                knots[m] = hazen_knots(x64, k).astype(np.float32)
         return cls(mean, scale, method, knots)
 
     def _rank_normal(self, m: str, x: np.ndarray) -> np.ndarray:
+        from scipy.special import ndtri
+
         q = self.knots[m]
         k = q.shape[0]
-        p = (np.arange(k) + 0.5) / k
-        out = np.zeros(x.shape, dtype=np.float64)
-        for j in range(x.shape[1]):
-            if q[-1, j] > q[0, j]:
-                out[:, j] = _normal_quantile(np.interp(x[:, j], q[:, j], p))
-        return out.astype(np.float32)
+        z = ndtri(interp_columns(x, q, (np.arange(k) + 0.5) / k))
+        return np.where(q[-1] > q[0], z, 0.0).astype(np.float32)  # a constant training feature maps to 0
 
     def transform(self, X: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The fitted transform of every fitted modality (float32); other keys are dropped."""
