@@ -1,4 +1,4 @@
-"""Section 7 of ``make bench`` (opt-in, ``--study``): the glioma study's protocol at its size.
+"""Section 7 of ``make bench`` (``--skip-study`` skips it): the glioma study's protocol at its size.
 
 575 patients simulated at the study's widths (wsi 2,048, rna 12,778 features;
 ``intersurv.simulate("glioma", wsi_dim=2048, rna_genes=12778)``), written as a
