@@ -105,3 +105,18 @@ def test_audit_with_missing_modalities(cohort: Cohort, tmp_path: Path) -> None:
     rows = late[late["patient_id"].isin(lacking_rna)]
     assert len(rows) > 0 and np.allclose(rows["shapley_rna"], 0.0, atol=1e-6)
     assert "imputed by the training mean" in (tmp_path / "run" / "report.html").read_text()
+    # the cohort-level test on the complete cases, every modality represented by its components
+    test = results["interaction_test"]["cohort"]
+    lacking = np.any(list(cohort.missing.values()), axis=0)
+    assert test["patients"] == int((~lacking).sum()) < cohort.n_patients
+    assert min(test["components"].values()) >= 1
+
+
+def test_principal_scores_leave_out_the_patients_who_lack_a_modality(cohort: Cohort) -> None:
+    from intersurv.interactions.additivity_test import principal_scores
+
+    lacking = cohort.missing["rna"]
+    scores = principal_scores(cohort.modalities)
+    present = principal_scores({m: x[~lacking] for m, x in cohort.modalities.items() if m == "rna"})
+    np.testing.assert_allclose(scores["rna"][~lacking], present["rna"])
+    assert np.all(scores["rna"][lacking] == 0.0) and scores["rna"].shape[1] >= 1

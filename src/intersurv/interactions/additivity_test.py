@@ -1,6 +1,8 @@
 """Does the cohort carry cross-modal interaction? A test of additivity and an estimate.
 
 H0: the log-hazard is additive across modalities, ``h(x) = sum_m h_m(x_m)``.
+The test and the estimate use the patients who have every modality (complete
+cases): a cross-modal product is not defined for a patient who lacks one.
 
 **Representation (no outcomes).** Every modality is standardised and, if it
 has more than ``k`` features, replaced by its ``k`` leading whitened principal
@@ -166,10 +168,14 @@ def principal_scores(X: Mapping[str, np.ndarray], components: int = COMPONENTS) 
     With the standardised ``Z`` (n x d) and the eigenpairs ``(lambda_j, u_j)`` of the Gram matrix ``Z Z^T``
     (``lambda_j = s_j^2``, the squared singular values of ``Z``), the whitened scores are ``sqrt(n) u_j``
     (unit variance over the cohort), each sign fixed so that its largest-magnitude entry is positive.
+    A patient lacking a modality (an all-NaN row) is left out of that modality's fit and gets the scores
+    0, the mean of the patients who have it.
     """
     out = {}
     for m, x in X.items():
         x = np.asarray(x, dtype=np.float64)
+        present = ~np.isnan(x).all(axis=1)
+        x = x[present]
         sd = x.std(axis=0)
         z = (x[:, sd > 1e-12] - x[:, sd > 1e-12].mean(axis=0)) / sd[sd > 1e-12]
         n, d = z.shape
@@ -177,7 +183,9 @@ def principal_scores(X: Mapping[str, np.ndarray], components: int = COMPONENTS) 
             lam, u = np.linalg.eigh(z @ z.T)
             u = u[:, ::-1][:, :components] * np.sqrt(n)
             z = u * np.sign(u[np.abs(u).argmax(axis=0), np.arange(components)])
-        out[m] = z - z.mean(axis=0)
+        scores = np.zeros((len(present), z.shape[1]))
+        scores[present] = z - z.mean(axis=0)
+        out[m] = scores
     return out
 
 
@@ -259,8 +267,9 @@ def cohort_interaction(cohort: Cohort, *, components: int = COMPONENTS, null_rep
     """The cohort-level test and estimate of the module docstring, and the minimum detectable interaction
     (:mod:`.planted`, ``planted_replicates`` draws per strength; 0: not computed).
 
+    Patients lacking a modality are left out (complete cases; ``patients`` counts those used).
     Returns ``{"p_value", "statistic", "df", "p_chi2", "estimate", "ci", "minimum_detectable", "planted",
-    "penalty", "components", "null_replicates", "ci_replicates", "alpha", "method"}`` (estimate, CI and
+    "penalty", "components", "patients", "null_replicates", "ci_replicates", "alpha", "method"}`` (estimate, CI and
     minimum detectable interaction as InterSHAP fractions); with fewer than :data:`MIN_EVENTS_PER_COLUMN`
     events per model column, ``p_value``, ``estimate`` and ``ci`` are None and ``skipped`` says why.
     """
@@ -268,6 +277,9 @@ def cohort_interaction(cohort: Cohort, *, components: int = COMPONENTS, null_rep
 
     if len(cohort.modality_names) < 2:
         raise IntersurvError(f"cohort {cohort.name!r}: the additivity test needs at least two modalities")
+    lacking = np.any(list(cohort.missing.values()), axis=0)
+    if lacking.any():  # complete cases: the products of a modality a patient lacks are not defined
+        cohort = cohort.subset(np.flatnonzero(~lacking))
     rng = np.random.default_rng(derive_seed(ADDITIVITY_TEST, seed))
     time, event = np.asarray(cohort.time, dtype=np.float64), np.asarray(cohort.event)
     for k in range(components, 0, -1):  # the most components the events allow (module docstring)
@@ -279,6 +291,7 @@ def cohort_interaction(cohort: Cohort, *, components: int = COMPONENTS, null_rep
     if np.sum(event) < MIN_EVENTS_PER_COLUMN * columns:
         return {"estimate": None, "ci": [None, None], "p_value": None, "minimum_detectable": None,
                 "planted": None, "alpha": alpha, "components": {m: int(s.shape[1]) for m, s in scores.items()},
+                "patients": cohort.n_patients,
                 "skipped": (f"{int(np.sum(event))} events for {columns} model columns (main effects and "
                             f"cross-modal products); the test needs {MIN_EVENTS_PER_COLUMN} per column"),
                 "method": "not run"}
@@ -311,6 +324,7 @@ def cohort_interaction(cohort: Cohort, *, components: int = COMPONENTS, null_rep
         "alpha": alpha,
         "statistic": stat, "df": int(products.shape[1]), "p_chi2": float(stats.chi2.sf(stat, products.shape[1])),
         "penalty": penalty, "components": {m: int(s.shape[1]) for m, s in scores.items()},
+        "patients": cohort.n_patients,
         "null_replicates": null_replicates, "ci_replicates": ci_replicates,
         "method": ("score test of all cross-modal products of per-modality principal components (fitted without "
                    "outcomes) in a Cox model, parametric-bootstrap p-value from the fitted additive model; "

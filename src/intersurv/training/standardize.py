@@ -86,7 +86,7 @@ def hazen_knots(x: np.ndarray, k: int) -> np.ndarray:
     n = x.shape[0]
     s = np.sort(x, axis=0)
     p = (np.arange(k) + 0.5) / k
-    v = n * p + (0.5 + p * (1 - 0.5 - 0.5)) - 1
+    v = n * p + (0.5 + p * (1 - 0.5 - 0.5)) - 1  # numpy's alpha = beta = 1/2 formula, term for term (same rounding)
     lo = np.floor(v)
     hi = lo + 1
     lo[v >= n - 1], hi[v >= n - 1] = n - 1, n - 1
