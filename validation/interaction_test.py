@@ -30,15 +30,9 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from comparisons import clopper_pearson  # validation/comparisons.py (this directory is on sys.path)
 
 FUSION = ("early", "late", "cross_attention", "bilinear", "gated", "kronecker")
-
-
-def clopper_pearson(k: int, n: int) -> tuple[float, float]:
-    low = stats.beta.ppf(0.025, k, n - k + 1) if k > 0 else 0.0
-    high = stats.beta.ppf(0.975, k + 1, n - k) if k < n else 1.0
-    return float(low), float(high)
 
 
 def rate(x: pd.Series) -> str:

@@ -2,9 +2,9 @@
 
     PYTHONPATH=src python validation/tcga_interaction.py ../shared/data/tcga/tcga_gbmlgg_all_clean.csv.zip
 
-Builds the cohort by hand from the PORPOISE table (one row per ``case_id``, event = 1 - censorship,
-time = survival_months, modalities ``rna`` / ``cnv`` / ``mut`` by column suffix, complete cases; the
-project's importer is ``intersurv datasets import``) and prints
+Imports the PORPOISE table as ``intersurv datasets import`` does
+(:func:`intersurv.io.tcga_table.import_tcga_table`: one row per ``case_id``, modalities ``rna`` /
+``cnv`` / ``mut`` by column suffix) and prints
 :func:`intersurv.interactions.additivity_test.cohort_interaction` with the audit's defaults as JSON.
 """
 
@@ -14,27 +14,12 @@ import json
 import sys
 import time
 
-import numpy as np
-import pandas as pd
-
-from intersurv.cohort import Cohort
 from intersurv.interactions.additivity_test import cohort_interaction
-
-SUFFIXES = {"rnaseq": "rna", "cnv": "cnv", "mut": "mut"}
-
-
-def load(path: str) -> Cohort:
-    df = pd.read_csv(path).drop_duplicates("case_id")
-    cols = {m: [c for c in df.columns if c.endswith("_" + suffix)] for suffix, m in SUFFIXES.items()}
-    df = df.dropna(subset=["survival_months", "censorship", *sum(cols.values(), [])])
-    df = df[df["survival_months"] > 0]
-    return Cohort(ids=df["case_id"].to_numpy().astype(str), time=df["survival_months"].to_numpy(float),
-                  event=(1 - df["censorship"]).to_numpy(int),
-                  modalities={m: df[c].to_numpy(np.float32) for m, c in cols.items()}, name="tcga-gbmlgg")
+from intersurv.io.tcga_table import import_tcga_table
 
 
 def main(path: str) -> int:
-    cohort = load(path)
+    cohort = import_tcga_table(path, name="tcga-gbmlgg").cohort
     print(f"{cohort.n_patients} patients, {cohort.n_events} events, {cohort.widths()}", flush=True)
     start = time.perf_counter()
     result = cohort_interaction(cohort, seed=0)

@@ -120,9 +120,12 @@ class Cohort:
             if x.shape[1] == 0:
                 raise CohortError(f"cohort {self.name!r}: modality {m!r} has no features")
             x = x.astype(np.float32)
-            finite = np.isfinite(x) | np.isnan(x).all(axis=1, keepdims=True)  # NaN rows: missing modality
-            if np.isnan(x).all(axis=1).all():
-                raise CohortError(f"cohort {self.name!r}: modality {m!r} is missing for every patient")
+            finite = np.isfinite(x)
+            if not finite.all():  # all-NaN rows are a missing modality; any other NaN or inf is an error
+                lacking = np.isnan(x).all(axis=1)
+                if lacking.all():
+                    raise CohortError(f"cohort {self.name!r}: modality {m!r} is missing for every patient")
+                finite |= lacking[:, None]
             if not finite.all():
                 r, c = np.argwhere(~finite)[0]
                 fn = list(self.feature_names.get(m, []))
@@ -255,8 +258,9 @@ class Cohort:
             lines.append("groups      " + ", ".join(f"{v}: {c}" for v, c in zip(vals, counts)))
         if self.covariates is not None and self.covariates.shape[1]:
             lines.append("covariates  " + ", ".join(map(str, self.covariates.columns)))
+        missing = self.missing
         for m, x in self.modalities.items():
-            lacking = int(self.missing[m].sum())
+            lacking = int(missing[m].sum())
             lines.append(f"modality    {m:<12} {x.shape[1]:>6} features  ({self.kinds[m]})"
                          + (f", missing for {lacking} patient(s)" if lacking else ""))
         return "\n".join(lines)

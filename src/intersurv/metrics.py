@@ -102,9 +102,9 @@ def default_horizons(time_unit: str, train_time: ArrayLike, test_time: ArrayLike
     for months in DEFAULT_HORIZON_MONTHS:
         t = months / MONTHS_PER_TIME_UNIT[time_unit]
         if not lo <= t < hi:
-            _log_drop(months, t, time_unit, f"outside the follow-up [{lo:g}, {hi:g}) {time_unit}")
+            _log_drop(months, t, time_unit, "outside", f"outside the follow-up [{lo:g}, {hi:g}) {time_unit}")
         elif t < first_event:
-            _log_drop(months, t, time_unit, "no test event at or before it")
+            _log_drop(months, t, time_unit, "no event", "no test event at or before it")
         else:
             kept.append(t)
     if not kept:
@@ -127,9 +127,11 @@ def horizon_drops_logged_once() -> Iterator[None]:
         _drops_seen.reset(token)
 
 
-def _log_drop(months: float, t: float, time_unit: str, why: str) -> None:
+def _log_drop(months: float, t: float, time_unit: str, reason: str, why: str) -> None:
+    """Log a dropped horizon once per (horizon, ``reason``) inside :func:`horizon_drops_logged_once`;
+    ``why`` is the message (its interval may differ between units)."""
     seen = _drops_seen.get()
-    key = (months, why.split(" [")[0])
+    key = (months, reason)
     if seen is not None:
         if key in seen:
             return

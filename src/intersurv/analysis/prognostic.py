@@ -62,6 +62,13 @@ RMST_QUANTILE = 0.9
 #: carry ~1e-7 relative rounding per output, summed over the coalitions of the game.
 NUMERICAL_ZERO = 1e-5
 
+
+def zero_up_to_float_error(x: np.ndarray, log_risk: np.ndarray) -> bool:
+    """``max |x| <= NUMERICAL_ZERO * max(1, max |log_risk|)``: ``x``, a part of the log-risk, is 0 but for
+    float32 rounding."""
+    return float(np.abs(x).max()) <= NUMERICAL_ZERO * max(1.0, float(np.abs(log_risk).max()))
+
+
 log = logging.getLogger("intersurv")
 
 _NAN = float("nan")
@@ -119,7 +126,7 @@ def prognostic_analysis(
         reason = f"too few patients ({n} < {MIN_PATIENTS})"
     elif d.sum() < MIN_EVENTS:
         reason = f"too few events ({int(d.sum())} < {MIN_EVENTS})"
-    elif float(np.abs(x).max()) <= NUMERICAL_ZERO * max(1.0, float(np.abs(h).max())):
+    elif zero_up_to_float_error(x, h):
         reason = (f"no interaction to analyse: local interaction is zero up to float error "
                   f"(max |x| {float(np.abs(x).max()):.1e} <= {NUMERICAL_ZERO:g} x max(1, max |log-risk|))")
     elif not sd > 0 or np.ptp(x) <= 1e-12 * max(1.0, float(np.abs(x).max())):

@@ -83,9 +83,10 @@ def additive_null(ctx: "UnitContext", explain_kw: dict[str, Any], settings: "Exp
     f_add = explain(ctx.model, fitted, output="log_risk", **explain_kw).additive_projection()
     rng = np.random.default_rng(derive_seed(NULL_OUTCOMES, ctx.seed, ctx.fold))
     start = _time.perf_counter()
+    censoring = CensoringCurve.fit(fitted.time, fitted.event)
     nulls = []
     for r in range(refits):
-        time, event = draw_additive_null(f_add, ctx.model.baseline, fitted.time, fitted.event, rng)
+        time, event = draw_outcomes(f_add, ctx.model.baseline, censoring, rng)
         nulls.append(Cohort(ids=fitted.ids, time=time, event=event, modalities=fitted.modalities,
                             group=fitted.group, name=f"{ctx.cohort.name} additive null {r + 1}"))
     models = fit_batched(nulls, ctx.arch, [derive_seed(NULL_REFIT, ctx.seed, ctx.fold, r) for r in range(refits)],

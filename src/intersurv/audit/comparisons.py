@@ -52,7 +52,6 @@ from ..training.rundir import Unit
 METRICS = {"c_harrell": "delta_c", "c_uno": "delta_c_uno", "ibs": "delta_ibs"}
 #: Prefixes of the architectures that see a single modality.
 UNIMODAL_PREFIXES = ("unimodal:", "linear:")
-REFERENCES = ("late", "best_unimodal", "clinical")
 
 
 @dataclass(frozen=True)

@@ -57,12 +57,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from scipy.stats import norm
 
-from ..analysis.prognostic import NUMERICAL_ZERO
+from ..analysis.prognostic import zero_up_to_float_error
 from ..cohort import Cohort
 from ..interactions.settings import ExplainSettings
-from ..interactions.table import FILE_NAME, read_interactions
 from ..models import model_modalities
 from ..positions import positions
 from ..seeds import HELDOUT_TEST, derive_seed
@@ -97,7 +97,7 @@ def heldout_unit_test(log_risk: np.ndarray, additive: np.ndarray, time: np.ndarr
     time, event = np.asarray(time, dtype=np.float64), np.asarray(event)
     g = f - f_add
     untested = {"tested": False, "z": 0.0, "p": None, "wald_z": 0.0, "beta": 0.0, "se": None}
-    if np.max(np.abs(g)) <= NUMERICAL_ZERO * max(1.0, float(np.max(np.abs(f)))):  # additive up to rounding
+    if zero_up_to_float_error(g, f):  # additive up to rounding
         return untested
     if adjust is not None and np.sum(event) < MIN_EVENTS_PER_COLUMN * (2 + adjust.shape[1]):
         adjust = None  # too few test events to adjust for the principal scores
@@ -145,22 +145,22 @@ def combine_units(tests: list[dict[str, Any]], intershap: float) -> dict[str, An
             "p_value": float(norm.sf(z)), "statistic": z, "beta": beta, "se": se}
 
 
-def architecture_tests(units: list[Any], cohort: Cohort, intershap: dict[str, float],
+def architecture_tests(units: list[tuple[Any, pd.DataFrame]], cohort: Cohort, intershap: dict[str, float],
                        settings: ExplainSettings) -> dict[str, Any]:
     """``{NAME: {"effect", "ci", "p_value", "statistic", "beta", "se", "units", "method"}}`` for every
-    multimodal architecture among the finished ``units`` (each with its ``interactions.csv``);
-    ``intershap`` maps architecture -> pooled InterSHAP. Empty unless the audit explains the log-risk."""
+    multimodal architecture among the finished ``units``, each given with its ``interactions.csv`` table
+    (:func:`~intersurv.interactions.table.read_interactions`); ``intershap`` maps architecture -> pooled
+    InterSHAP. Empty unless the audit explains the log-risk."""
     if settings.output != "log_risk" or len(cohort.modality_names) < 2:
         return {}
     scores = principal_scores(cohort.modalities)
     adjust = np.column_stack(list(scores.values()))
     out: dict[str, Any] = {}
-    for arch in dict.fromkeys(u.arch for u in units):
+    for arch in dict.fromkeys(u.arch for u, _ in units):
         if arch not in intershap or len(model_modalities(arch, cohort.modality_names)) < 2:
             continue
         tests = []
-        for u in (u for u in units if u.arch == arch):
-            frame = read_interactions(u.path / FILE_NAME, len(cohort.modality_names))
+        for u, frame in ((u, f) for u, f in units if u.arch == arch):
             pos = positions(cohort.ids, frame["patient_id"])
             t = heldout_unit_test(frame["output"].to_numpy(), frame["additive"].to_numpy(),
                                   frame["time"].to_numpy(), frame["event"].to_numpy(), adjust[pos],
@@ -181,10 +181,11 @@ def cohort_test(cohort: Cohort, seed: int) -> dict[str, Any] | None:
     return cohort_interaction(cohort, seed=seed)
 
 
-def interaction_test_results(units: list[Any], cohort: Cohort, architectures: dict[str, Any],
-                             settings: ExplainSettings, seed: int) -> dict[str, Any]:
+def interaction_test_results(units: list[tuple[Any, pd.DataFrame]], cohort: Cohort,
+                             architectures: dict[str, Any], settings: ExplainSettings, seed: int) -> dict[str, Any]:
     """``results["interaction_test"]`` (docs/results.md): the cohort-level answer and one per architecture
-    (``architectures`` is ``results["architectures"]``, for each one's pooled InterSHAP)."""
+    (``units``: finished units with their interaction tables; ``architectures`` is
+    ``results["architectures"]``, for each one's pooled InterSHAP)."""
     pooled = {name: a["intershap"]["pooled"] for name, a in architectures.items()}
     return {"cohort": cohort_test(cohort, seed),
             "architectures": architecture_tests(units, cohort, pooled, settings)}

@@ -163,12 +163,14 @@ def build_results(run: RunDir, cohort: Cohort) -> tuple[dict[str, Any], pd.DataF
     units = [u for u in run.units() if u.done]
     archs: dict[str, Any] = {}
     patient_tables = []
+    unit_frames = []
     for arch in config.architectures:
         mine = [u for u in units if u.arch == arch]
         if not mine:
             continue
         metrics = {k: summarise([u.result["metrics"].get(k) for u in mine], across) for k in _metric_keys(mine)}
         frames = [read_interactions(u.path / FILE_NAME, len(modalities)) for u in mine]
+        unit_frames += zip(mine, frames)
         exp = read_explanation(frames, modalities, settings)
         rows = pd.concat([_patient_rows(u, f, cohort, modalities) for u, f in zip(mine, frames)], ignore_index=True)
         patient_tables.append(rows)
@@ -213,7 +215,7 @@ def build_results(run: RunDir, cohort: Cohort) -> tuple[dict[str, Any], pd.DataF
         "versions": run.versions,
         "architectures": archs,
         "truth": _truth_summary(cohort, units, settings),
-        "interaction_test": interaction_test_results(units, cohort, archs, settings, seed),
+        "interaction_test": interaction_test_results(unit_frames, cohort, archs, settings, seed),
     }
     results.update(_comparisons(units, config))
     results["verdict"] = verdict(results)

@@ -63,9 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def resolve_audit(args: argparse.Namespace, base: dict | None = None):  # type: ignore[no-untyped-def]
     """The audit's ExperimentConfig and cohort from defaults, ``base``, --config and the options."""
     from ..audit.config import audit_config
-    from ..datasets import load_cohort, resolve_cohort_source
-    from ..io.outdir import refuse_inside_cohort
-    from .train import resolve_options
+    from .train import load_options_cohort, resolve_options
 
     data = resolve_options(args, base, default_seeds=None, required=("cohort",))
     explain = dict(data.get("explain", {}))
@@ -73,10 +71,7 @@ def resolve_audit(args: argparse.Namespace, base: dict | None = None):  # type: 
         if getattr(args, key, None) is not None:
             explain[key] = getattr(args, key)
     data["explain"] = explain
-    data["cohort"] = resolve_cohort_source(str(data["cohort"]))
-    refuse_inside_cohort(args.out, data["cohort"])
-    cohort = load_cohort(data["cohort"], drop_incomplete=bool(data.get("drop_incomplete", False)),
-                         allow_missing=bool(data.get("allow_missing", False)))
+    cohort = load_options_cohort(data, args.out)
     if data.get("modalities"):
         cohort = cohort.select_modalities(list(data["modalities"]))
     return audit_config(data, cohort.modality_names, source=args.config or "options",

@@ -158,11 +158,21 @@ def resolve_options(args: argparse.Namespace, base: dict[str, Any] | None = None
     return data
 
 
+def load_options_cohort(data: dict[str, Any], out: Any) -> "Cohort":
+    """The cohort that resolved options name: ``data["cohort"]`` is replaced by its resolved source, which
+    must not contain the run directory ``out``; ``drop_incomplete`` and ``allow_missing`` as given."""
+    from ..datasets import load_cohort, resolve_cohort_source
+    from ..io.outdir import refuse_inside_cohort
+
+    data["cohort"] = resolve_cohort_source(str(data["cohort"]))
+    refuse_inside_cohort(out, data["cohort"])
+    return load_cohort(data["cohort"], drop_incomplete=bool(data.get("drop_incomplete", False)),
+                       allow_missing=bool(data.get("allow_missing", False)))
+
+
 def _train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from ..datasets import load_cohort, resolve_cohort_source
-    from ..io.outdir import refuse_inside_cohort
     from ..models import expand_architectures
     from ..training.config import ExperimentConfig
     from ..training.experiment import run_experiment, summary_table
@@ -175,10 +185,7 @@ def _train(args: argparse.Namespace) -> int:
         config = RunDir(out).config
     else:
         data = resolve_options(args)
-        data["cohort"] = resolve_cohort_source(str(data["cohort"]))
-        refuse_inside_cohort(out, data["cohort"])
-        cohort = load_cohort(data["cohort"], drop_incomplete=bool(data.get("drop_incomplete", False)),
-                             allow_missing=bool(data.get("allow_missing", False)))
+        cohort = load_options_cohort(data, out)
         data["architectures"] = expand_architectures(list(data["architectures"]),
                                                      list(data.get("modalities") or cohort.modality_names))
         config = ExperimentConfig.from_dict(data, source=args.config or "options")

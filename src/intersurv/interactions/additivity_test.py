@@ -6,7 +6,8 @@ cases): a cross-modal product is not defined for a patient who lacks one.
 
 **Representation (no outcomes).** Every modality is standardised and, if it
 has more than ``k`` features, replaced by its ``k`` leading whitened principal
-components (:class:`~intersurv.training.pca.PrincipalAxes`), fitted on *all*
+components (:func:`principal_scores`; the same whitening as
+:class:`~intersurv.training.pca.PrincipalAxes`), fitted on *all*
 patients without their outcomes, so the representation cannot select
 directions that happen to interact in this sample. ``p_m`` (n x k_m) are the
 scores, centred over the cohort. ``k`` is 5 (:data:`COMPONENTS`) unless the
@@ -60,7 +61,7 @@ compatible with additivity).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 from scipy import stats
@@ -68,6 +69,10 @@ from scipy import stats
 from ..cohort import Cohort
 from ..errors import IntersurvError
 from ..seeds import ADDITIVITY_TEST, derive_seed
+
+if TYPE_CHECKING:
+    from ..survival import BreslowBaseline
+    from ..survival.outcomes import CensoringCurve
 
 #: Principal components per modality (glioma-sim: 5 latent factors per modality).
 COMPONENTS = 5
@@ -218,14 +223,12 @@ def score_statistic(main: np.ndarray, products: np.ndarray, time: np.ndarray,
     return stat, additive
 
 
-def bootstrap_null(main: np.ndarray, products: np.ndarray, time: np.ndarray, event: np.ndarray,
-                   additive: CoxFit, replicates: int, rng: np.random.Generator) -> np.ndarray:
-    """Score statistics of ``replicates`` cohorts with outcomes drawn from the fitted additive model."""
-    from ..survival.outcomes import CensoringCurve, draw_outcomes
-    from ..survival import BreslowBaseline
+def bootstrap_null(main: np.ndarray, products: np.ndarray, additive: CoxFit, baseline: "BreslowBaseline",
+                   censoring: "CensoringCurve", replicates: int, rng: np.random.Generator) -> np.ndarray:
+    """Score statistics of ``replicates`` cohorts with outcomes drawn from the fitted additive model
+    (its Breslow ``baseline``, the cohort's reverse Kaplan-Meier ``censoring``)."""
+    from ..survival.outcomes import draw_outcomes
 
-    baseline = BreslowBaseline.fit(additive.log_risk, time, event)
-    censoring = CensoringCurve.fit(time, event)
     out = np.empty(replicates)
     for b in range(replicates):
         t_b, e_b = draw_outcomes(additive.log_risk, baseline, censoring, rng)
@@ -273,6 +276,8 @@ def cohort_interaction(cohort: Cohort, *, components: int = COMPONENTS, null_rep
     minimum detectable interaction as InterSHAP fractions); with fewer than :data:`MIN_EVENTS_PER_COLUMN`
     events per model column, ``p_value``, ``estimate`` and ``ci`` are None and ``skipped`` says why.
     """
+    from ..survival import BreslowBaseline
+    from ..survival.outcomes import CensoringCurve
     from .planted import planted_power
 
     if len(cohort.modality_names) < 2:
@@ -296,7 +301,8 @@ def cohort_interaction(cohort: Cohort, *, components: int = COMPONENTS, null_rep
                             f"cross-modal products); the test needs {MIN_EVENTS_PER_COLUMN} per column"),
                 "method": "not run"}
     stat, additive = score_statistic(main, products, time, event)
-    null = bootstrap_null(main, products, time, event, additive, null_replicates, rng)
+    baseline, censoring = BreslowBaseline.fit(additive.log_risk, time, event), CensoringCurve.fit(time, event)
+    null = bootstrap_null(main, products, additive, baseline, censoring, null_replicates, rng)
     p_value = float((1 + np.sum(null >= stat)) / (null_replicates + 1))
 
     names = list(scores)
@@ -317,7 +323,8 @@ def cohort_interaction(cohort: Cohort, *, components: int = COMPONENTS, null_rep
     planted = None
     if planted_replicates:
         critical = float(np.quantile(null, 1 - alpha))
-        planted = planted_power(scores, time, event, critical, replicates=planted_replicates, seed=seed)
+        planted = planted_power(scores, main, products, additive, baseline, censoring, critical,
+                                replicates=planted_replicates, seed=seed)
     return {
         "estimate": float(estimate), "ci": [low, high], "p_value": p_value, "model_intershap": model_intershap,
         "minimum_detectable": None if planted is None else planted["minimum_detectable"], "planted": planted,

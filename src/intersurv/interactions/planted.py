@@ -14,7 +14,7 @@ share ``s`` of ``Var(h_s)`` over the cohort in the cross term
 (:func:`cross_coefficient`, the simulator's
 ``interaction`` parameter). Event times follow ``h_s`` with the additive
 model's Breslow baseline, censoring the cohort's reverse Kaplan-Meier curve
-(:func:`intersurv.audit.additive_null.draw_outcomes`). The *planted
+(:func:`intersurv.survival.outcomes.draw_outcomes`). The *planted
 InterSHAP* is what :func:`intersurv.explain` gives for ``h_s`` (log-risk, mean
 masker, the cohort as reference, ``abs``), exactly.
 
@@ -30,12 +30,16 @@ the rate, interpolated linearly between strengths, first reaches ``power``
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
 from ..seeds import PLANTED, derive_seed
-from .additivity_test import CoxFit, design, intershap_of, score_statistic
+from .additivity_test import CoxFit, intershap_of, score_statistic
+
+if TYPE_CHECKING:
+    from ..survival import BreslowBaseline
+    from ..survival.outcomes import CensoringCurve
 
 #: Cross-term shares of the log-risk variance planted by default.
 SHARES = (0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4)
@@ -68,22 +72,20 @@ def planted_log_risk(scores: Mapping[str, np.ndarray], additive: CoxFit, share: 
     return main + gamma * (z - z.mean()), np.concatenate([additive.beta, *blocks])
 
 
-def planted_power(scores: Mapping[str, np.ndarray], time: np.ndarray, event: np.ndarray,
-                  critical: float, *, shares: tuple[float, ...] = SHARES, replicates: int = 50,
-                  power: float = 0.8, seed: int = 0) -> dict[str, Any]:
+def planted_power(scores: Mapping[str, np.ndarray], main: np.ndarray, products: np.ndarray, additive: CoxFit,
+                  baseline: "BreslowBaseline", censoring: "CensoringCurve", critical: float, *,
+                  shares: tuple[float, ...] = SHARES, replicates: int = 50, power: float = 0.8,
+                  seed: int = 0) -> dict[str, Any]:
     """Detection rate of the additivity test against planted interactions (module docstring).
 
-    ``critical`` is the cohort's bootstrap critical value of the score statistic.
+    ``main``, ``products`` are the test's design of ``scores``, ``additive`` its additive fit with the
+    Breslow ``baseline`` and the cohort's reverse Kaplan-Meier ``censoring``; ``critical`` is the
+    cohort's bootstrap critical value of the score statistic.
     Returns ``{"shares", "planted_intershap", "detection_rate", "replicates", "minimum_detectable",
     "power"}``.
     """
-    from ..survival.outcomes import CensoringCurve, draw_outcomes
-    from ..survival import BreslowBaseline
+    from ..survival.outcomes import draw_outcomes
 
-    main, products = design(scores)
-    _, additive = score_statistic(main, products, time, event)
-    baseline = BreslowBaseline.fit(additive.log_risk, time, event)
-    censoring = CensoringCurve.fit(time, event)
     rng = np.random.default_rng(derive_seed(PLANTED, seed))
     names = list(scores)
     planted, rate = [], []

@@ -294,6 +294,7 @@ def read_cohort_dir(path: str | Path, *, drop_incomplete: bool = False, allow_mi
     tables: dict[str, tuple[Path, pd.DataFrame]] = {}
     keep = pd.Series(True, index=clin.index)
     missing_by_mod: dict[str, list[str]] = {}
+    lacking = pd.Series(0, index=clin.index)  # per patient, the modality tables without them
     for m, spec in mod_cfg.items():
         if "file" not in spec:
             raise CohortError(f"{root / 'cohort.toml'}: modality {m!r} has no 'file'")
@@ -315,12 +316,10 @@ def read_cohort_dir(path: str | Path, *, drop_incomplete: bool = False, allow_mi
         if not present.all():
             missing_by_mod[m] = ids[~present].tolist()
             keep &= present
+            lacking += (~present).astype(int)
         tables[m] = (mpath, df.set_index(mid))
 
     if missing_by_mod and allow_missing:
-        lacking = pd.Series(0, index=clin.index)
-        for miss in missing_by_mod.values():
-            lacking += ids.isin(miss).astype(int)
         if (lacking == len(tables)).any():
             raise CohortError(f"{root}: patient {ids[lacking == len(tables)].iloc[0]!r} is in no modality table")
         keep[:] = True
@@ -400,11 +399,14 @@ def write_modality_table(path: Path, ids: np.ndarray, x: np.ndarray, names: list
             df.to_csv(tmp, index=False)
 
 
-def write_cohort_dir(cohort: Cohort, path: str | Path, *, table_format: str = "parquet") -> Path:
+def write_cohort_dir(cohort: Cohort, path: str | Path, *, table_format: str = "parquet",
+                     covariates_as_modality: str | None = None) -> Path:
     """Write ``cohort`` as a cohort directory; every file is written atomically.
 
     Modalities go to ``<name>.parquet`` (exact float32 round trip) or
     ``<name>.csv``. Loading the directory back gives identical arrays.
+    ``covariates_as_modality`` writes that switch into ``cohort.toml`` (the
+    covariates are then read as one more modality of that name).
     """
     if table_format not in ("parquet", "csv"):
         raise CohortError(f"table format must be 'parquet' or 'csv', not {table_format!r}")
@@ -422,7 +424,9 @@ def write_cohort_dir(cohort: Cohort, path: str | Path, *, table_format: str = "p
             covs.append(str(c))
     with atomic_path(root / "clinical.csv") as tmp:
         clin.to_csv(tmp, index=False)
-    lines = [f"name = {_toml_value(cohort.name)}", f"time_unit = {_toml_value(cohort.time_unit)}",
+    lines = [*([] if covariates_as_modality is None else
+               [f"covariates_as_modality = {_toml_value(covariates_as_modality)}"]),
+             f"name = {_toml_value(cohort.name)}", f"time_unit = {_toml_value(cohort.time_unit)}",
              *(["allow_missing = true"] if any(v.any() for v in cohort.missing.values()) else []), "",
              "[clinical]", 'file = "clinical.csv"', 'id = "patient_id"', 'time = "time"', 'event = "event"']
     if cohort.group is not None:

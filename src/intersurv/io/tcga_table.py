@@ -28,7 +28,6 @@ named in the report. Every problem is a one-line
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -43,6 +42,7 @@ import pandas as pd
 
 from ..cohort import Cohort
 from ..errors import CohortError
+from .atomic import current_umask
 from .cohort_dir import write_cohort_dir
 
 DEFAULT_SUFFIXES: dict[str, str] = {"rnaseq": "rna", "cnv": "cnv", "mut": "mut"}
@@ -305,12 +305,8 @@ def write_new_cohort_dir(cohort: Cohort, out: str | Path, *, table_format: str =
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
-        write_cohort_dir(cohort, tmp, table_format=table_format)
-        if covariates_as_modality is not None:
-            toml = tmp / "cohort.toml"
-            toml.write_text(f"covariates_as_modality = {json.dumps(covariates_as_modality)}\n"
-                            + toml.read_text(encoding="utf-8"), encoding="utf-8")
-        os.chmod(tmp, 0o777 & ~_umask())
+        write_cohort_dir(cohort, tmp, table_format=table_format, covariates_as_modality=covariates_as_modality)
+        os.chmod(tmp, 0o777 & ~current_umask())
         if out.exists():
             out.rmdir()
         os.rename(tmp, out)
@@ -318,9 +314,3 @@ def write_new_cohort_dir(cohort: Cohort, out: str | Path, *, table_format: str =
         if tmp.exists():
             shutil.rmtree(tmp)
     return out
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask

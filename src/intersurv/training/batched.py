@@ -186,7 +186,7 @@ def _train_group(preps: list[Prepared], seeds: list[int], arch: str, *, lr: floa
         for prep, seed in zip(preps, seeds):
             torch.manual_seed(seed)
             models.append(prep.build(**model_hyper))
-            generators.append(torch.Generator().manual_seed(0))
+            generators.append(torch.Generator())
             generators[-1].set_state(torch.get_rng_state())
     feed = _MaskFeed()
     template = _with_feed(models[0], feed)
@@ -275,16 +275,19 @@ def fit_batched(cohorts: Cohort | Sequence[Cohort], arch: str, seeds: Sequence[i
         raise IntersurvError(f"fit_batched: {len(cohorts)} cohorts for {len(seeds)} seeds")
     settings = TrainSettings.from_dict(train, source="fit_batched")
     dev = resolve_device(settings.device)
-    if is_linear(arch):
+    if not seeds:
+        return []
+    batchable = not is_linear(arch)
+    if batchable:
+        first = Prepared.make(cohorts[0], arch, seeds[0], settings)
+        with torch.random.fork_rng(devices=[]):
+            probe = first.build(**settings.hyper)
+        # skip="cox" starts each copy from its own linear Cox fit (intersurv.fit), which the stack does not do
+        batchable = _replayable(probe) and probe.hyper.get("skip") != "cox" and (
+            settings.batch_size is None or settings.batch_size >= first.train.n_patients)
+    if not batchable:
         return [fit(c, arch, s, **settings.to_dict()) for c, s in zip(cohorts, seeds)]
-    preps = [Prepared.make(c, arch, s, settings) for c, s in zip(cohorts, seeds)]
-    with torch.random.fork_rng(devices=[]):
-        probe = preps[0].build(**settings.hyper) if preps else None
-    # skip="cox" starts each copy from its own linear Cox fit (intersurv.fit), which the stack does not do
-    one_by_one = probe is None or not _replayable(probe) or probe.hyper.get("skip") == "cox" or (
-        settings.batch_size is not None and settings.batch_size < preps[0].train.n_patients)
-    if one_by_one:
-        return [fit(c, arch, s, **settings.to_dict()) for c, s in zip(cohorts, seeds)]
+    preps = [first] + [Prepared.make(c, arch, s, settings) for c, s in zip(cohorts[1:], seeds[1:])]
     results: list[FittedModel | None] = [None] * len(seeds)
     groups: dict[tuple[Any, ...], list[int]] = {}
     for b, prep in enumerate(preps):

@@ -11,13 +11,12 @@ from __future__ import annotations
 import torch
 
 from ..errors import IntersurvError
-from .settings import DEVICES
+from .settings import check_device
 
 
 def resolve_device(device: str) -> torch.device:
     """The torch device for ``device``; a one-line IntersurvError for an unknown or unavailable one."""
-    if not isinstance(device, str) or not (device in DEVICES or device.startswith("cuda:")):
-        raise IntersurvError(f"device must be one of {', '.join(DEVICES)} or cuda:N (got {device!r})")
+    check_device(device)
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda"):

@@ -53,6 +53,12 @@ def check_reduce(reduce: Any) -> None:
         raise IntersurvError(f"reduce must be 'auto', 'none' or a positive integer (got {reduce!r})")
 
 
+def check_device(device: Any) -> None:
+    """A one-line error unless ``device`` is one of :data:`DEVICES` or ``"cuda:N"``."""
+    if not isinstance(device, str) or not (device in DEVICES or device.startswith("cuda:")):
+        raise IntersurvError(f"device must be one of {', '.join(DEVICES)} or cuda:N (got {device!r})")
+
+
 def check_linear_options(l1_ratio: float, inner_folds: int) -> None:
     """One-line errors for out-of-range options of the linear reference models."""
     if isinstance(l1_ratio, bool) or not isinstance(l1_ratio, (int, float)) or not 0.0 < l1_ratio <= 1.0:
@@ -101,8 +107,7 @@ class TrainSettings:
             object.__setattr__(self, "transform", {str(m): t for m, t in self.transform.items()})
         transform_per_modality(self.transform, [], list(self.transform) if isinstance(self.transform, dict) else None)
         check_linear_options(self.l1_ratio, self.inner_folds)
-        if not isinstance(self.device, str) or not (self.device in DEVICES or self.device.startswith("cuda:")):
-            raise IntersurvError(f"device must be one of {', '.join(DEVICES)} or cuda:N (got {self.device!r})")
+        check_device(self.device)
         object.__setattr__(self, "hyper", dict(self.hyper))
 
     def check_architecture(self, arch: str) -> None:
