@@ -92,6 +92,18 @@ def test_fit_predicts_every_patient_and_missing_is_the_mean_masker(cohort: Cohor
             np.testing.assert_allclose(v[lack, c], v[lack, c & ~bit], rtol=1e-6, atol=1e-6)
 
 
+def test_mean_masker_refuses_a_modality_no_reference_patient_has(cohort: Cohort) -> None:
+    import warnings
+
+    model = fit(cohort, "late", seed=0, max_epochs=3, hidden=4)
+    lack = cohort.missing["rna"]
+    reference = {m: x[lack] for m, x in cohort.modalities.items()}  # every reference patient lacks rna
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "Mean of empty slice" on the way
+        with pytest.raises(intersurv.IntersurvError, match="no reference patient has modality 'rna'"):
+            explain(model, cohort, reference=reference, masker="mean")
+
+
 def test_audit_with_missing_modalities(cohort: Cohort, tmp_path: Path) -> None:
     cfg = audit_config({"cohort": "", "architectures": ["unimodal:rna", "linear:rna", "late"], "seeds": [0],
                         "train": {"max_epochs": 10, "patience": 5}, "explain": {"bootstrap": 10, "time_points": 2},

@@ -7,7 +7,8 @@ masked.
 
 * ``mean``: one row, the per-modality mean over the reference set (K = 1),
   over the reference patients who have the modality (an all-NaN row marks a
-  missing modality, see :attr:`intersurv.cohort.Cohort.missing`);
+  missing modality, see :attr:`intersurv.cohort.Cohort.missing`); a modality that no
+  reference patient has is an error (there is no mean to stand for it);
 * ``zero``: one row of zeros (K = 1; needs no reference);
 * ``marginal``: K reference patients, the same K for every patient, drawn
   without replacement with the seed (all of them when the reference has at
@@ -76,6 +77,11 @@ def make_background(
         raise IntersurvError(f"masker {masker!r} needs a reference set (the model's training data)")
     n_ref = len(next(iter(reference.values())))
     if masker == "mean":
+        absent = [m for m in X if not len(_present(reference[m]))]
+        if absent:
+            raise IntersurvError(f"masker 'mean': no reference patient has modality {absent[0]!r} (all {n_ref} "
+                                 "lack it), so it has no mean to stand for its absence; give a reference set "
+                                 "with that modality")
         values = {m: _present(reference[m]).mean(axis=0, keepdims=True, dtype=np.float64).astype(x.dtype)
                   for m, x in X.items()}
         return Background(masker, values, one_row, shared=True)
