@@ -105,16 +105,57 @@ def test_clinical_grade_is_ordinal_and_gbm_is_four(tmp_path: Path) -> None:
     assert rep.skipped_clinical == ["subtype", "stage"]
 
 
-def test_clinical_missing_value_error_or_drop(tmp_path: Path, capsys) -> None:
+def test_clinical_missing_value_imputed_by_default_error_or_drop(tmp_path: Path, capsys) -> None:
     df = slide_table()
     src = write_csv(df, tmp_path / "t.csv")
     ids = df["case_id"].drop_duplicates().tolist()
     clin = pd.DataFrame({"case_id": ids, "grade": ["N/A", "N/A", "G2", "N/A", "G3", "G2", "G2", "G2"]})
     write_csv(clin, tmp_path / "clin.csv")  # patient 1 (ODG) has no grade; 0 and 3 are GBM
-    msg = import_error(tmp_path, src, "--clinical", str(tmp_path / "clin.csv"), capsys=capsys)
-    assert "TCGA-00-0001" in msg and "'grade'" in msg and "--drop-incomplete" in msg
-    rep = import_tcga_table(src, clinical=tmp_path / "clin.csv", drop_incomplete=True)
-    assert rep.dropped == ["TCGA-00-0001"] and rep.cohort.n_patients == 7
+    assert main(["datasets", "import", str(src), "--out", str(tmp_path / "c"),
+                 "--clinical", str(tmp_path / "clin.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "imputed covariate 'grade' = 2 (median of the other patients) for 1 patient(s)" in out
+    assert "TCGA-00-0001" in out
+    c = intersurv.load_cohort(tmp_path / "c")
+    assert c.n_patients == 8 and c.covariates["grade"].tolist() == [4, 2, 2, 4, 3, 2, 2, 2]  # median of the rest
+    msg = import_error(tmp_path, src, "--clinical", str(tmp_path / "clin.csv"), "--missing-covariates", "error",
+                       capsys=capsys)
+    assert "TCGA-00-0001" in msg and "'grade'" in msg and "--missing-covariates" in msg
+    for rep in (import_tcga_table(src, clinical=tmp_path / "clin.csv", drop_incomplete=True),
+                import_tcga_table(src, clinical=tmp_path / "clin.csv", missing_covariates="drop")):
+        assert rep.dropped == ["TCGA-00-0001"] and rep.cohort.n_patients == 7 and not rep.imputed
+
+
+def test_empty_age_and_sex_cells_import_with_the_defaults(tmp_path: Path, capsys) -> None:
+    df = slide_table(n=10)
+    df["age"] = df["age"].astype(object)
+    df.loc[df["case_id"] == "TCGA-00-0000", "age"] = ""  # both slides of patient 0
+    df.loc[df["case_id"].isin(["TCGA-00-0003", "TCGA-00-0005"]), "age"] = np.nan
+    df.loc[df["case_id"] == "TCGA-00-0007", "is_female"] = np.nan
+    src = write_csv(df, tmp_path / "t.csv")
+    assert main(["datasets", "import", str(src), "--out", str(tmp_path / "c")]) == 0
+    out = capsys.readouterr().out
+    pat = df.drop_duplicates("case_id").set_index("case_id")
+    age = pd.to_numeric(pat["age"], errors="coerce")
+    female = pat["is_female"].drop("TCGA-00-0007")
+    want_sex = float(female.mean() > 0.5)
+    assert f"imputed covariate 'age' = {age.median():g} (median of the other patients) for 3 patient(s)" in out
+    assert (f"imputed covariate 'is_female' = {want_sex:g} (more frequent value of the other patients) "
+            "for 1 patient(s)") in out
+    c = intersurv.load_cohort(tmp_path / "c")
+    assert c.n_patients == 10 and np.isfinite(c.covariates.to_numpy(float)).all()
+    np.testing.assert_allclose(c.covariates["age"], age.fillna(age.median()))
+    assert c.covariates["is_female"].iloc[7] == want_sex
+    assert main(["datasets", "check", str(tmp_path / "c")]) == 0  # check says it too
+    checked = capsys.readouterr().out
+    assert "imputed covariate 'age'" in checked and "TCGA-00-0003" in checked and "ok" in checked
+    # the strict behaviour on request: the first empty cell, in one line
+    msg = import_error(tmp_path, src, "--missing-covariates", "error", capsys=capsys)
+    assert "t.csv" in msg and "'TCGA-00-0000'" in msg and "'age'" in msg and "4 patient(s)" in msg
+    # text in a covariate stays an error whatever the policy
+    df.loc[df["case_id"] == "TCGA-00-0001", "age"] = "old"
+    msg = import_error(tmp_path, write_csv(df, tmp_path / "t2.csv"), capsys=capsys)
+    assert "'TCGA-00-0001'" in msg and "'old'" in msg
 
 
 def test_missing_clinical_patient(tmp_path: Path) -> None:

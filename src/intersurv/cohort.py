@@ -221,11 +221,13 @@ class Cohort:
             kinds={m: self.kinds[m] for m in names}, name=self.name, truth=self.truth,
         )
 
-    def with_covariates_modality(self, name: str = "clinical") -> "Cohort":
+    def with_covariates_modality(self, name: str = "clinical", *, allow_missing: bool = False) -> "Cohort":
         """The cohort with its covariates added as one more modality ``name`` (kind ``clinical``).
 
         Every covariate must be numeric and finite (encode categories first);
-        the fusion models then use the covariates like any other modality.
+        the fusion models then use the covariates like any other modality. A
+        patient without any covariate value lacks that modality, which is an
+        error unless ``allow_missing`` (as for a patient absent from a modality table).
         """
         cov = self.covariates
         if cov is None or cov.shape[1] == 0:
@@ -236,9 +238,15 @@ class Cohort:
         if text:
             raise CohortError(f"cohort {self.name!r}: covariate {text[0]!r} is not numeric; encode it as numbers "
                               f"to use the covariates as modality {name!r}")
+        values = cov.to_numpy(dtype=np.float32)
+        empty = np.isnan(values).all(axis=1)
+        if empty.any() and not allow_missing:
+            raise CohortError(f"cohort {self.name!r}: patient {self.ids[empty][0]!r} has no covariate value "
+                              f"({int(empty.sum())} patient(s)), so lacks modality {name!r}; fill the covariates "
+                              "in (datasets import imputes them by default) or allow missing modalities")
         return Cohort(
             ids=self.ids, time=self.time, event=self.event,
-            modalities={**self.modalities, name: cov.to_numpy(dtype=np.float32)},
+            modalities={**self.modalities, name: values},
             feature_names={**self.feature_names, name: [str(c) for c in cov.columns]},
             time_unit=self.time_unit, group=self.group, covariates=cov,
             kinds={**self.kinds, name: "clinical"}, name=self.name, truth=self.truth,

@@ -34,7 +34,9 @@ Its keys are those of :class:`intersurv.training.config.ExperimentConfig`
 ``unimodal:<m>`` / ``linear:<m>`` for every modality; by default the linear
 reference models are included, and ``clinical`` (linear Cox on the
 covariates) when the cohort has its covariates as modality ``clinical``
-(``covariates_as_modality`` in cohort.toml). The defaults and checks of
+(``covariates_as_modality`` in cohort.toml; the fusion models then use them
+too) or has numeric covariates with a value for every patient (then only the
+``clinical`` model reads them: :func:`intersurv.models.model_cohort`). The defaults and checks of
 ``[train]`` are those of :class:`intersurv.training.settings.TrainSettings`, of
 ``[explain]`` those of :class:`intersurv.interactions.settings.ExplainSettings`
 (the values above are the defaults). The explain and prognostic settings are
@@ -96,9 +98,11 @@ def _prognostic(data: dict[str, Any], source: str) -> dict[str, Any]:
 
 
 def audit_config(data: dict[str, Any], modalities: list[str], *, source: str = "options",
-                 n_patients: int | None = None) -> ExperimentConfig:
+                 n_patients: int | None = None, covariates: bool = False) -> ExperimentConfig:
     """The experiment config of an audit from a (TOML-shaped) dict and the cohort's modalities
-    (``n_patients``: the cohort's size, which picks the default protocol)."""
+    (``n_patients``: the cohort's size, which picks the default protocol; ``covariates``: whether the
+    ``clinical`` model can read the cohort's covariates without a ``clinical`` modality,
+    :func:`intersurv.models.clinical_reads_covariates`)."""
     data = dict(data)
     if isinstance(data.get("protocol", {}), dict):
         data["protocol"] = default_protocol(dict(data.get("protocol", {})), n_patients)
@@ -109,10 +113,11 @@ def audit_config(data: dict[str, Any], modalities: list[str], *, source: str = "
     explain.check_modalities(len(mods))
     prognostic = _prognostic(data, source)
     given = data.get("architectures")
-    if given and "clinical" in given and CLINICAL_MODALITY not in mods:
-        raise IntersurvError(f"{source}: architecture 'clinical' needs the covariates as modality "
-                             f"{CLINICAL_MODALITY!r} (set covariates_as_modality in cohort.toml)")
-    names = list(given or [a for a in DEFAULT_ARCHITECTURES if a != "clinical" or CLINICAL_MODALITY in mods])
+    clinical = CLINICAL_MODALITY in mods or covariates
+    if given and "clinical" in given and not clinical:
+        raise IntersurvError(f"{source}: architecture 'clinical' needs numeric covariates with a value for every "
+                             f"patient, or the covariates as modality {CLINICAL_MODALITY!r}")
+    names = list(given or [a for a in DEFAULT_ARCHITECTURES if a != "clinical" or clinical])
     data["architectures"] = expand_architectures(names, mods)
     data.setdefault("seeds", list(DEFAULT_SEEDS))
     data["extra"] = {"explain": explain.to_dict(), "prognostic": prognostic}

@@ -157,7 +157,7 @@ def architecture_tests(units: list[tuple[Any, pd.DataFrame]], cohort: Cohort, in
     adjust = np.column_stack(list(scores.values()))
     out: dict[str, Any] = {}
     for arch in dict.fromkeys(u.arch for u, _ in units):
-        if arch not in intershap or len(model_modalities(arch, cohort.modality_names)) < 2:
+        if arch not in intershap or arch == "clinical" or len(model_modalities(arch, cohort.modality_names)) < 2:
             continue
         tests = []
         for u, frame in ((u, f) for u, f in units if u.arch == arch):

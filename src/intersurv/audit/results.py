@@ -22,6 +22,7 @@ from .. import __version__
 from ..cohort import Cohort
 from ..interactions.settings import ExplainSettings
 from ..interactions.table import FILE_NAME, coalition_values, read_explanation, read_interactions
+from ..models import model_cohort
 from ..positions import positions
 from ..seeds import RESULTS, derive_seed
 from ..training.experiment import across_label, summarise
@@ -169,14 +170,15 @@ def build_results(run: RunDir, cohort: Cohort) -> tuple[dict[str, Any], pd.DataF
         if not mine:
             continue
         metrics = {k: summarise([u.result["metrics"].get(k) for u in mine], across) for k in _metric_keys(mine)}
-        frames = [read_interactions(u.path / FILE_NAME, len(modalities)) for u in mine]
+        players = model_cohort(cohort, arch).modality_names  # clinical: + the covariates, when no modality
+        frames = [read_interactions(u.path / FILE_NAME, len(players)) for u in mine]
         unit_frames += zip(mine, frames)
-        exp = read_explanation(frames, modalities, settings)
+        exp = read_explanation(frames, players, settings)
         rows = pd.concat([_patient_rows(u, f, cohort, modalities) for u, f in zip(mine, frames)], ignore_index=True)
         patient_tables.append(rows)
         ci = exp.bootstrap_ci(seed=seed)
         intershap = summarise([u.result["interaction"]["intershap"] for u in mine], across)
-        intershap.update(ci=_mean_score_ci(frames, modalities, settings, seed), pooled=exp.score(),
+        intershap.update(ci=_mean_score_ci(frames, players, settings, seed), pooled=exp.score(),
                          aggregation=settings.aggregation, masker=settings.masker, output=settings.output,
                          ci_method="percentile bootstrap over test patients (within each unit) of the mean")
         archs[arch] = {

@@ -22,7 +22,7 @@ def add_audit_options(p: argparse.ArgumentParser, seeds_default: str = "5 (seeds
     """Options shared by ``audit`` and ``demo`` (whose seeds default differs)."""
     p.add_argument("--config", help="TOML file with the audit configuration")
     p.add_argument("--arch", help="architectures, comma-separated ('unimodal', 'linear' = one per modality; "
-                                  "'clinical' = linear Cox on the covariates; default "
+                                  "'clinical' = linear Cox on the covariates, on by default when the cohort has numeric ones; default "
                                   f"{', '.join(DEFAULT_ARCHITECTURES)})")
     p.add_argument("--seeds", help=f"a count (3 = seeds 0,1,2) or a comma list (0,5,7); default {seeds_default}")
     proto = p.add_mutually_exclusive_group()
@@ -63,6 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def resolve_audit(args: argparse.Namespace, base: dict | None = None):  # type: ignore[no-untyped-def]
     """The audit's ExperimentConfig and cohort from defaults, ``base``, --config and the options."""
     from ..audit.config import audit_config
+    from ..models import clinical_reads_covariates
     from .train import load_options_cohort, resolve_options
 
     data = resolve_options(args, base, default_seeds=None, required=("cohort",))
@@ -75,7 +76,7 @@ def resolve_audit(args: argparse.Namespace, base: dict | None = None):  # type: 
     if data.get("modalities"):
         cohort = cohort.select_modalities(list(data["modalities"]))
     return audit_config(data, cohort.modality_names, source=args.config or "options",
-                        n_patients=cohort.n_patients), cohort
+                        n_patients=cohort.n_patients, covariates=clinical_reads_covariates(cohort)), cohort
 
 
 def run_and_print(args: argparse.Namespace, config, cohort) -> int:  # type: ignore[no-untyped-def]

@@ -35,8 +35,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--clinical", help="CSV joined by case_id for further covariates (numeric, or WHO grade G2/G3/G4)")
     q.add_argument("--modality-suffix", action="append", default=[], metavar="SUFFIX=NAME",
                    help="name the modality of a column suffix (default rnaseq=rna, cnv=cnv, mut=mut); repeatable")
-    q.add_argument("--drop-incomplete", action="store_true",
-                   help="drop patients without a value for a --clinical covariate instead of failing")
+    q.add_argument("--missing-covariates", choices=["impute", "drop", "error"], default="impute",
+                   help="a patient without a covariate value (age, is_female, a --clinical column): impute it "
+                        "(default: median of the other patients, more frequent value of a 0/1 column; "
+                        "reported and recorded in cohort.toml), drop the patient, or stop with an error")
+    q.add_argument("--drop-incomplete", action="store_true", help="the same as --missing-covariates drop")
     q.add_argument("--covariates-as-modality", metavar="NAME",
                    help="also use the covariates as a modality of that name (e.g. clinical: then the fusion "
                         "models use them and the 'clinical' reference model is audited)")
@@ -56,8 +59,17 @@ def _list(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     from ..datasets import load_cohort
 
+    from pathlib import Path
+
+    from ..datasets import resolve_cohort_source
+    from ..io.cohort_dir import imputed_covariates
+    from ..io.tcga_table import imputed_lines
+
     cohort = load_cohort(args.cohort, drop_incomplete=args.drop_incomplete, allow_missing=args.allow_missing)
     print(cohort.summary())
+    source = resolve_cohort_source(args.cohort)
+    for line in imputed_lines(imputed_covariates(source)) if Path(source).is_dir() else []:
+        print(line)
     print("ok")
     return 0
 
@@ -87,9 +99,9 @@ def _import(args: argparse.Namespace) -> int:
             raise IntersurvError(f"--modality-suffix {item!r}: expected SUFFIX=NAME, e.g. rnaseq=rna")
         suffixes[suffix.strip().lstrip("_")] = name.strip()
     report = import_tcga_table(args.file, clinical=args.clinical, suffixes=suffixes, name=args.name,
-                               drop_incomplete=args.drop_incomplete)
+                               missing_covariates=args.missing_covariates, drop_incomplete=args.drop_incomplete)
     path = write_new_cohort_dir(report.cohort, args.out, table_format=args.format,
-                                covariates_as_modality=args.covariates_as_modality)
+                                covariates_as_modality=args.covariates_as_modality, imputed=report.imputed)
     for line in report.lines():
         print(line)
     print(f"wrote {path}")

@@ -19,6 +19,7 @@ A cohort directory holds
       group = "group"
       covariates = ["age", "sex", "grade"]
       categorical = ["grade"]
+      imputed = {age = {value = 61.0, method = "median", patients = ["P7"]}}  # by datasets import
       [modalities.rna]
       file = "rna.parquet"
       kind = "rna"
@@ -41,6 +42,11 @@ is an error naming the file, column and patient. Blank cells stay missing.
 A modality table may not be the clinical table nor hold its time or event
 column (the outcome would become a feature).
 
+``[clinical] imputed`` records covariate cells that ``datasets import`` filled
+in (covariate -> the value, how it was chosen and the patients who got it;
+:mod:`intersurv.io.tcga_table`); it changes nothing when reading and is shown
+by ``datasets check`` (:func:`imputed_covariates`).
+
 Every problem is raised as a :class:`~intersurv.errors.CohortError` whose
 message names the file, the column or patient, and what is wrong.
 """
@@ -51,7 +57,7 @@ import json
 import logging
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -69,7 +75,7 @@ RESERVED_FILES = {"clinical.csv", "cohort.toml", "truth.json"}
 #: The keys cohort.toml may set and the type of each (``list`` = a list of strings).
 _TOP_KEYS: dict[str, type] = {"name": str, "time_unit": str, "clinical": dict, "modalities": dict}
 _CLINICAL_KEYS: dict[str, type] = {"file": str, "id": str, "time": str, "event": str, "group": str,
-                                   "covariates": list, "categorical": list}
+                                   "covariates": list, "categorical": list, "imputed": dict}
 _MODALITY_KEYS: dict[str, type] = {"file": str, "kind": str, "id": str}
 _TYPE_NAMES = {str: "a string", dict: "a table", list: "a list of strings"}
 
@@ -217,6 +223,19 @@ def _read_config(root: Path) -> dict[str, Any]:
         raise CohortError(f"{cfg_path}: not a text file (invalid UTF-8)") from None
     _check_config(cfg, cfg_path)
     return cfg
+
+
+def imputed_covariates(path: str | Path) -> dict[str, dict[str, Any]]:
+    """The ``[clinical] imputed`` record of a cohort directory (module docstring); ``{}`` without one."""
+    root = Path(path)
+    record = _read_config(root).get("clinical", {}).get("imputed", {})
+    for col, rec in record.items():
+        ok = (isinstance(rec, dict) and isinstance(rec.get("value"), (int, float))
+              and isinstance(rec.get("patients"), list) and all(isinstance(p, str) for p in rec["patients"]))
+        if not ok:
+            raise CohortError(f"{root / 'cohort.toml'}: clinical.imputed.{col} must be a table with a number "
+                              f"'value' and a list of patient ids 'patients', not {rec!r}")
+    return record
 
 
 def read_cohort_dir(path: str | Path, *, drop_incomplete: bool = False, allow_missing: bool = False) -> Cohort:
@@ -376,12 +395,14 @@ def read_cohort_dir(path: str | Path, *, drop_incomplete: bool = False, allow_mi
     if not isinstance(as_modality, str) or not as_modality:
         raise CohortError(f"{root / 'cohort.toml'}: covariates_as_modality must be a modality name, "
                           f"not {as_modality!r}")
-    return cohort.with_covariates_modality(as_modality)
+    return cohort.with_covariates_modality(as_modality, allow_missing=allow_missing)
 
 
 def _toml_value(v: Any) -> str:
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):  # an inline table
+        return "{" + ", ".join(f"{json.dumps(str(k))} = {_toml_value(x)}" for k, x in v.items()) + "}"
     return json.dumps(v)  # a JSON string literal is a valid TOML basic string
 
 
@@ -400,13 +421,15 @@ def write_modality_table(path: Path, ids: np.ndarray, x: np.ndarray, names: list
 
 
 def write_cohort_dir(cohort: Cohort, path: str | Path, *, table_format: str = "parquet",
-                     covariates_as_modality: str | None = None) -> Path:
+                     covariates_as_modality: str | None = None,
+                     imputed: Mapping[str, Mapping[str, Any]] | None = None) -> Path:
     """Write ``cohort`` as a cohort directory; every file is written atomically.
 
     Modalities go to ``<name>.parquet`` (exact float32 round trip) or
     ``<name>.csv``. Loading the directory back gives identical arrays.
     ``covariates_as_modality`` writes that switch into ``cohort.toml`` (the
-    covariates are then read as one more modality of that name).
+    covariates are then read as one more modality of that name), ``imputed``
+    the ``[clinical] imputed`` record (module docstring).
     """
     if table_format not in ("parquet", "csv"):
         raise CohortError(f"table format must be 'parquet' or 'csv', not {table_format!r}")
@@ -435,6 +458,8 @@ def write_cohort_dir(cohort: Cohort, path: str | Path, *, table_format: str = "p
     categorical = [c for c in covs if not pd.api.types.is_numeric_dtype(clin[c]) or pd.api.types.is_bool_dtype(clin[c])]
     if categorical:
         lines.append(f"categorical = {_toml_value(categorical)}")
+    if imputed:
+        lines.append(f"imputed = {_toml_value({c: dict(r) for c, r in imputed.items()})}")
     for m, x in cohort.modalities.items():
         fname = f"{m}.{table_format}"
         if fname in RESERVED_FILES:  # a modality called "clinical" written as CSV

@@ -22,8 +22,22 @@ numeric columns are kept as they are, WHO grade columns (``G2``, ``G3``,
 ``G4``) become the ordinal numbers 2, 3, 4, and a missing grade of a
 glioblastoma (group or ``subtype`` ``GBM``) becomes 4, the grade of every GBM
 by definition. Text columns and columns with no value at all are skipped and
-named in the report. Every problem is a one-line
-:class:`~intersurv.errors.CohortError`.
+named in the report.
+
+**Missing covariate values** (an empty ``age`` or ``is_female`` cell, a
+clinical cell without a value) follow ``missing_covariates``:
+
+* ``"impute"`` (the default): the cell gets the median of the patients who
+  have a value, or for a 0/1 column its more frequent value (ties: 0). No
+  outcome is used. The report names every imputed column with its value and
+  patients, and :func:`write_new_cohort_dir` records them in ``cohort.toml``
+  (``[clinical] imputed``) so that ``datasets check`` shows them too. The
+  patients keep their modalities, so every model (the ``clinical`` reference
+  included) sees every patient, and the covariates hold no NaN.
+* ``"drop"``: patients without a value are left out of the cohort (named);
+* ``"error"``: the first such cell is an error naming the patient and column.
+
+Every problem is a one-line :class:`~intersurv.errors.CohortError`.
 """
 
 from __future__ import annotations
@@ -55,6 +69,8 @@ IGNORED = ("slide_id", "site", "train")
 MISSING_TOKENS = frozenset({"", "n/a", "na", "nan", "none", "[not available]", "not reported"})
 GRADE = re.compile(r"^g([1-4])$", re.IGNORECASE)
 GBM = "GBM"  # glioblastoma: WHO grade 4 by definition
+#: What to do with a patient without a covariate value (module docstring); the first is the default.
+MISSING_COVARIATES = ("impute", "drop", "error")
 
 
 @dataclass
@@ -65,8 +81,12 @@ class ImportReport:
     n_slides: int
     cohort: Cohort
     ignored_columns: list[str] = field(default_factory=list)
+    #: Covariate columns left out: text, or no value at all (of the table or of the clinical file).
     skipped_clinical: list[str] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
+    #: Covariate -> {"value": the imputed number, "method": "median" or "more frequent value",
+    #: "patients": ids whose cell was empty} (policy "impute").
+    imputed: dict[str, dict] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
         c = self.cohort
@@ -77,13 +97,62 @@ class ImportReport:
         if c.covariates is not None:
             out.append("covariates: " + ", ".join(map(str, c.covariates.columns)))
         if self.dropped:
-            out.append(f"dropped {len(self.dropped)} patient(s) without a clinical covariate value: "
+            out.append(f"dropped {len(self.dropped)} patient(s) without a covariate value: "
                        + ", ".join(self.dropped[:10]) + (", ..." if len(self.dropped) > 10 else ""))
+        out += imputed_lines(self.imputed)
         if self.ignored_columns:
             out.append("ignored column(s): " + ", ".join(self.ignored_columns))
         if self.skipped_clinical:
-            out.append("skipped clinical column(s) (text or empty): " + ", ".join(self.skipped_clinical))
+            out.append("skipped covariate column(s) (text or no value): " + ", ".join(self.skipped_clinical))
         return out
+
+
+def imputed_lines(imputed: Mapping[str, Mapping]) -> list[str]:
+    """One line per imputed covariate: its value and how many (and which) patients got it."""
+    out = []
+    for col, rec in imputed.items():
+        ids = list(rec["patients"])
+        out.append(f"imputed covariate {col!r} = {rec['value']:g} ({rec.get('method', 'imputed')} of the other "
+                   f"patients) for {len(ids)} patient(s) without a value: {', '.join(ids[:5])}"
+                   + (", ..." if len(ids) > 5 else ""))
+    return out
+
+
+def impute_value(values: pd.Series) -> tuple[float, str]:
+    """The value a missing cell of this covariate gets and its name: the median of ``values`` (NaN =
+    missing), or for a 0/1 column its more frequent value (ties: 0)."""
+    present = values.dropna()
+    if present.isin((0.0, 1.0)).all():
+        return float(present.mean() > 0.5), "more frequent value"
+    return float(present.median()), "median"
+
+
+def _apply_missing_policy(covariates: pd.DataFrame, policy: str, source: Mapping[str, Path]
+                         ) -> tuple[pd.DataFrame, np.ndarray, dict[str, dict]]:
+    """``covariates`` (patients x columns, NaN = no value, indexed by patient id) under ``policy``
+    (:data:`MISSING_COVARIATES`): the covariates, the mask of patients kept and the imputed cells.
+    ``source`` names the file of each column for the error message."""
+    no_value = covariates.isna()
+    keep = np.ones(len(covariates), dtype=bool)
+    if not no_value.any(axis=None):
+        return covariates, keep, {}
+    if policy == "error":
+        r, c = np.argwhere(no_value.to_numpy())[0]
+        col = covariates.columns[c]
+        raise CohortError(f"{source[col]}: patient {covariates.index[r]!r} has no value in column {col!r} "
+                          f"({int(no_value.any(axis=1).sum())} patient(s) with a missing value; use "
+                          "--missing-covariates impute or drop)")
+    if policy == "drop":
+        keep = ~no_value.any(axis=1).to_numpy()
+        return covariates[keep], keep, {}
+    filled = covariates.copy()
+    imputed: dict[str, dict] = {}
+    for col in covariates.columns[no_value.any(axis=0).to_numpy()]:
+        value, method = impute_value(covariates[col])
+        filled[col] = covariates[col].fillna(value)
+        imputed[str(col)] = {"value": value, "method": method,
+                             "patients": covariates.index[no_value[col].to_numpy()].tolist()}
+    return filled, keep, imputed
 
 
 def read_single_csv(path: str | Path, *, text: bool = False) -> pd.DataFrame:
@@ -125,10 +194,14 @@ def _require(df: pd.DataFrame, path: Path, cols: list[str]) -> None:
             raise CohortError(f"{path}: missing required column {c!r}")
 
 
-def _numeric(df: pd.DataFrame, cols: list[str], path: Path, ids: pd.Series) -> pd.DataFrame:
-    """``df[cols]`` as float64; a text cell or an empty cell is an error naming patient and column."""
+def _numeric(df: pd.DataFrame, cols: list[str], path: Path, ids: pd.Series, *,
+             empty_ok: bool = False) -> pd.DataFrame:
+    """``df[cols]`` as float64; a text cell, or an empty cell unless ``empty_ok`` (then NaN), is an error
+    naming patient and column."""
     block = df[cols].apply(pd.to_numeric, errors="coerce")
     bad = block.isna().to_numpy()
+    if empty_ok:
+        bad &= df[cols].notna().to_numpy() & (df[cols].astype(str).apply(lambda s: s.str.strip()) != "").to_numpy()
     if bad.any():
         r, c = np.argwhere(bad)[0]
         raw = df[cols[c]].iloc[r]
@@ -218,14 +291,16 @@ def _clinical_covariates(path: Path, ids: pd.Index, group: pd.Series) -> tuple[p
 
 def import_tcga_table(path: str | Path, *, clinical: str | Path | None = None,
                       suffixes: Mapping[str, str] | None = None, name: str | None = None,
+                      missing_covariates: str = MISSING_COVARIATES[0],
                       drop_incomplete: bool = False) -> ImportReport:
     """Read a slide-level TCGA table (module docstring) into a one-row-per-patient :class:`Cohort`.
 
     ``suffixes`` renames modalities by column suffix (defaults:
     :data:`DEFAULT_SUFFIXES`, entries given here override them); ``clinical``
     joins further covariates by ``case_id``. A patient without a value for a
-    clinical covariate is an error, or dropped (and named in the report) with
-    ``drop_incomplete``.
+    covariate (of the table or of ``clinical``) is imputed, dropped or an
+    error by ``missing_covariates`` (module docstring); ``drop_incomplete``
+    is ``missing_covariates="drop"``.
     """
     path = Path(path)
     sfx = {**DEFAULT_SUFFIXES, **(suffixes or {})}
@@ -238,12 +313,19 @@ def import_tcga_table(path: str | Path, *, clinical: str | Path | None = None,
     mod_cols = _modality_columns(columns, sfx)
     if not mod_cols:
         raise CohortError(f"{path}: no feature column ending in " + ", ".join(f"_{s}" for s in sfx))
+    policy = "drop" if drop_incomplete else missing_covariates
+    if policy not in MISSING_COVARIATES:
+        raise CohortError(f"missing-covariate policy {policy!r}: expected one of {', '.join(MISSING_COVARIATES)}")
     covs = [c for c in COVARIATES if c in df.columns]
     features = [c for cols in mod_cols.values() for c in cols]
-    numeric = [TIME, CENSORSHIP, *covs, *features]
+    numeric = [TIME, CENSORSHIP, *features]
     df[numeric] = _numeric(df, numeric, path, df[ID])
-    kept = numeric + ([GROUP] if GROUP in df.columns else [])
-    used = set(kept) | {ID, *IGNORED}
+    if covs:
+        df[covs] = _numeric(df, covs, path, df[ID], empty_ok=True)
+    empty_covs = [c for c in covs if df[c].isna().all()]
+    covs = [c for c in covs if c not in empty_covs]
+    kept = [TIME, CENSORSHIP, *covs, *features] + ([GROUP] if GROUP in df.columns else [])
+    used = set(kept) | {ID, *IGNORED, *empty_covs}
     ignored = [c for c in columns if c not in used]
 
     pat = _one_row_per_patient(df, kept, path)
@@ -252,25 +334,22 @@ def import_tcga_table(path: str | Path, *, clinical: str | Path | None = None,
         raise CohortError(f"{path}: column {CENSORSHIP!r} must be 0 or 1 (1 = censored); patient "
                           f"{pat.index[bad.to_numpy()][0]!r} has {pat[CENSORSHIP][bad].iloc[0]!r}")
     group = pat[GROUP].astype(str).str.strip() if GROUP in pat.columns else pd.Series("", index=pat.index)
-    covariates = pat[covs] if covs else None
-    skipped: list[str] = []
-    dropped: list[str] = []
+    covariates = pat[covs]
+    source = {c: path for c in covs}
+    skipped = list(empty_covs)
     if clinical is not None:
-        extra, skipped = _clinical_covariates(Path(clinical), pat.index, group)
+        extra, skipped_clinical = _clinical_covariates(Path(clinical), pat.index, group)
+        skipped += skipped_clinical
         clash = [c for c in extra.columns if c in covs]
         if clash:
             raise CohortError(f"{clinical}: column {clash[0]!r} is already a covariate of {path.name}")
-        no_value = extra.isna()
-        if no_value.any(axis=None):
-            r, c = np.argwhere(no_value.to_numpy())[0]
-            if not drop_incomplete:
-                raise CohortError(f"{clinical}: patient {extra.index[r]!r} has no value in column "
-                                  f"{extra.columns[c]!r} ({int(no_value.any(axis=1).sum())} patient(s) with a "
-                                  "missing value; use --drop-incomplete to drop them)")
-            keep = ~no_value.any(axis=1).to_numpy()
-            dropped = extra.index[~keep].tolist()
-            pat, group, extra = pat[keep], group[keep], extra[keep]
-        covariates = extra if not covs else pd.concat([pat[covs], extra], axis=1)
+        covariates = pd.concat([covariates, extra], axis=1)
+        source.update({c: Path(clinical) for c in extra.columns})
+    covariates, keep, imputed = _apply_missing_policy(covariates, policy, source)
+    dropped = pat.index[~keep].tolist()
+    pat, group = pat[keep], group[keep]
+    if covariates.shape[1] == 0:
+        covariates = None
 
     stem = path.name.split(".")[0]
     cohort = Cohort(
@@ -286,15 +365,17 @@ def import_tcga_table(path: str | Path, *, clinical: str | Path | None = None,
         name=name or stem,
     )
     return ImportReport(source=path, n_slides=len(df), cohort=cohort, ignored_columns=ignored,
-                        skipped_clinical=skipped, dropped=dropped)
+                        skipped_clinical=skipped, dropped=dropped, imputed=imputed)
 
 
 def write_new_cohort_dir(cohort: Cohort, out: str | Path, *, table_format: str = "parquet",
-                         covariates_as_modality: str | None = None) -> Path:
+                         covariates_as_modality: str | None = None,
+                         imputed: Mapping[str, Mapping] | None = None) -> Path:
     """Write ``cohort`` to the new directory ``out`` as a whole: built beside it, then renamed into place.
 
     ``covariates_as_modality`` writes that switch into ``cohort.toml`` (the
-    covariates are then read as one more modality of that name). An existing
+    covariates are then read as one more modality of that name), ``imputed``
+    (:attr:`ImportReport.imputed`) the record of imputed covariate cells. An existing
     non-empty ``out`` is refused; on any error nothing is left at ``out``.
     """
     if covariates_as_modality is not None:
@@ -305,7 +386,8 @@ def write_new_cohort_dir(cohort: Cohort, out: str | Path, *, table_format: str =
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
-        write_cohort_dir(cohort, tmp, table_format=table_format, covariates_as_modality=covariates_as_modality)
+        write_cohort_dir(cohort, tmp, table_format=table_format, covariates_as_modality=covariates_as_modality,
+                         imputed=imputed)
         os.chmod(tmp, 0o777 & ~current_umask())
         if out.exists():
             out.rmdir()

@@ -3,7 +3,8 @@
 Names: ``unimodal:<modality>``, ``early``, ``late``, ``cross_attention``,
 ``bilinear``, ``gated``, ``kronecker`` (docs/design.md section 4), and the linear
 reference models ``linear:<modality>`` and ``clinical`` (a linear Cox model on
-the modality named :data:`CLINICAL_MODALITY`, the covariates; see
+the modality named :data:`CLINICAL_MODALITY`, the covariates, or on the
+cohort's covariates when they are no modality: :func:`model_cohort`; see
 :mod:`intersurv.training.linear`). Every model maps a
 dict of (N, d_m) float32 tensors, keyed by modality name, to an (N,) log-risk;
 its modality order is fixed when it is built (the order of ``widths``).
@@ -28,8 +29,11 @@ import inspect
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import pandas as pd
 from torch import nn
 
+from ..cohort import Cohort
 from ..errors import IntersurvError
 from .attention import CrossAttentionFusion
 from .bilinear import BilinearFusion
@@ -156,6 +160,28 @@ def model_modalities(arch: str, modalities: list[str]) -> list[str]:
         raise IntersurvError(f"architecture {arch!r} needs at least {spec.min_modalities} modalities, "
                              f"got {len(modalities)} ({', '.join(modalities)})")
     return list(modalities)
+
+
+def clinical_reads_covariates(cohort: Cohort) -> bool:
+    """Whether ``clinical`` can read ``cohort``'s covariates directly (:func:`model_cohort`): the cohort has
+    no modality :data:`CLINICAL_MODALITY` but covariates, every one numeric with a value for every patient."""
+    cov = cohort.covariates
+    if CLINICAL_MODALITY in cohort.modalities or cov is None or cov.shape[1] == 0:
+        return False
+    numeric = all(pd.api.types.is_numeric_dtype(cov[c]) and not pd.api.types.is_bool_dtype(cov[c])
+                  for c in cov.columns)
+    return numeric and bool(np.isfinite(cov.to_numpy(dtype=np.float64)).all())
+
+
+def model_cohort(cohort: Cohort, arch: str) -> Cohort:
+    """The cohort ``arch`` is fitted, evaluated and explained on: ``cohort`` itself, except that
+    ``clinical`` on a cohort without modality :data:`CLINICAL_MODALITY` reads the covariates as that
+    modality (:meth:`Cohort.with_covariates_modality`), for this model only: the other models do not see
+    them, and the clinical model is explained over the cohort's modalities plus ``clinical``, where it is
+    additive (it reads one player), like ``linear:<m>``."""
+    if arch != "clinical" or CLINICAL_MODALITY in cohort.modalities:
+        return cohort
+    return cohort.with_covariates_modality(CLINICAL_MODALITY)
 
 
 def expand_architectures(names: list[str], modalities: list[str]) -> list[str]:

@@ -156,7 +156,10 @@ def _run_unit(cohort: Cohort, config: ExperimentConfig, run_path: Path, key: tup
     from ..metrics import evaluate
     from .fit import fit
 
+    from ..models import model_cohort
+
     arch, seed, fold = key
+    cohort = model_cohort(cohort, arch)  # ``clinical`` reads the covariates when they are no modality
     path = Path(run_path) / "units" / unit_name(arch, seed, fold)
     if path.exists():
         shutil.rmtree(path)  # an interrupted attempt: start clean
@@ -211,13 +214,13 @@ def check_experiment(config: ExperimentConfig, cohort: Cohort, jobs: int = 1) ->
     split :func:`intersurv.fit` carves out of its training part
     (:func:`.fit.validation_split`).
     """
-    from ..models import model_modalities
+    from ..models import model_cohort, model_modalities
     from .fit import validation_split
 
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise IntersurvError(f"--jobs must be an integer >= 1, not {jobs!r}")
     for arch in config.architectures:
-        model_modalities(arch, cohort.modality_names)
+        model_modalities(arch, model_cohort(cohort, arch).modality_names)
     proto = config.protocol
     check_enough_events(cohort.event, proto)
     for seed in config.seeds:

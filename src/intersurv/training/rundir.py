@@ -113,9 +113,10 @@ class Unit:
 
     def load_model(self) -> "FittedModel":
         """The unit's checkpoint, with ``reference`` = the raw modalities of its training patients."""
+        from ..models import model_cohort
         from .fitted import FittedModel
 
-        cohort = self.run.load_cohort()
+        cohort = model_cohort(self.run.load_cohort(), self.arch)
         pos = positions(cohort.ids, self.split["train"], what=f"{self.path / 'split.json'}: training patient")
         model = FittedModel.load(self.path)
         model.reference = {m: cohort.modalities[m][pos] for m in model.modalities}
