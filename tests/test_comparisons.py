@@ -87,6 +87,54 @@ def test_comparisons_table_references_and_verdict() -> None:
     assert "No cross-modal interaction detected in the cohort" in text and "80 % power: InterSHAP 20" in text
 
 
+def test_answer_block_leads_the_verdict() -> None:
+    from intersurv.audit.verdict import answer_block
+    from intersurv.report import format_summary
+    from intersurv.report.answer import answer_html
+
+    scores = {"unimodal:a": _units([0.60, 0.62, 0.61], 3.0), "late": _units([0.70, 0.72, 0.71], 2.9),
+              "bilinear": _units([0.75, 0.78, 0.76], 2.8), "clinical": _units([0.74, 0.79, 0.70], None)}
+    table, refs = comparisons(scores, "holdout")
+    archs = {a: {"c_index": {"mean": float(np.mean([u.metrics["c_harrell"] for u in s])), "sd": 0.01,
+                             "across": "seeds"}} for a, s in scores.items()}
+    results = {"architectures": archs, "comparisons": table, "references": refs,
+               "protocol": {"kind": "holdout", "seeds": [0, 1, 2]}, "cohort": {"n_patients": 100, "n_events": 40},
+               "interaction_test": {"cohort": {"p_value": 0.4, "alpha": 0.05, "estimate": 0.0, "ci": [0.0, 0.08],
+                                               "minimum_detectable": 0.2, "planted": {}}, "architectures": {}}}
+    block = answer_block(results)
+    assert block["best_model"]["arch"] == "bilinear" and block["best_model"]["c_index"] == pytest.approx(0.7633, 1e-3)
+    late, uni, clin = (block["against"][r] for r in ("late", "best_unimodal", "clinical"))
+    assert late["better"] is True and late["verdict"] == "better" and late["ref_arch"] == "late"
+    assert late["delta_c"] == table["bilinear"]["late"]["delta_c"] and late["ci"] == table["bilinear"]["late"]["ci"]
+    assert uni["ref_arch"] == "unimodal:a" and uni["better"] is True
+    assert clin["better"] is False and clin["verdict"] == "not distinguishable"  # its interval holds 0
+    assert clin["ci"][0] < 0 < clin["ci"][1]
+    assert block["interaction"] == {"detected": False, "p_value": 0.4, "alpha": 0.05, "estimate": 0.0,
+                                    "ci": [0.0, 0.08], "minimum_detectable": 0.2, "skipped": None}
+    results["answer"] = block
+    results["verdict"] = verdict(results)
+    text = format_summary(results)
+    head = text.split("Verdict:")[0]  # the block comes first, then the sentences
+    assert head.startswith("Answer:") and "Verdict:" in text
+    assert "best model" in head and "bilinear (mean Harrell C 0.763" in head
+    assert f"yes: \u0394C +{late['delta_c']:.3f} [" in head and "no: \u0394C" in head
+    assert "better than best unimodal (unimodal:a)?" in head
+    assert "not detected: p = 0.4; InterSHAP estimate 0.0 % [0.0 %, 8.0 %]; minimum detectable (80 % power) 20.0 %" in head
+    # the best model being a reference itself, and no clinical model
+    del scores["clinical"], scores["bilinear"]
+    table, refs = comparisons(scores, "holdout")
+    results.update(comparisons=table, references=refs,
+                   architectures={a: v for a, v in archs.items() if a in scores}, interaction_test={})
+    block = answer_block(results)
+    assert block["best_model"]["arch"] == "late" and block["against"]["late"]["verdict"] == "is the reference"
+    assert "clinical" not in block["against"] and block["interaction"] is None
+    results["answer"] = block
+    html_block = answer_html(results)
+    assert html_block.startswith('<section class="answer">') and "it is this reference" in html_block
+    assert "no clinical reference in this run" in html_block and "not tested in this run" in html_block
+    assert answer_html({"architectures": {}}) == ""  # results written before the block: none
+
+
 def test_best_unimodal_falls_back_to_test_c_and_says_so() -> None:
     scores = {"linear:a": _units([0.60, 0.62], None), "linear:b": _units([0.70, 0.71], None)}
     best = best_unimodal(scores)

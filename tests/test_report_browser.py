@@ -1,6 +1,6 @@
 """report.html in a real browser: headless Chromium over the DevTools protocol.
 
-A demo-like run directory (every section of the report: verdict, main and
+A demo-like run directory (every section of the report: answer block, verdict, main and
 comparison tables, additive null, figures) is rendered at a desktop width of
 1440 px. The page must load every image (naturalWidth > 0), request nothing
 but the file itself and its data: images, raise no script error, overflow
@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from intersurv.audit.verdict import verdict
+from intersurv.audit.verdict import answer_block, verdict
 from intersurv.report import build_report
 
 from test_report import arch_entry, make_run, stat
@@ -70,6 +70,7 @@ def demo_like_run(root: Path) -> Path:
                for ref, (d, lo, hi) in ci.items() if results["references"][ref] != name}
         for name in results["architectures"]}
     results["protocol"].update(kind="cv", folds=5, seeds=[0, 1, 2])
+    results["answer"] = answer_block(results)
     results["verdict"] = verdict(results)
     (root / "results.json").write_text(json.dumps(results))
     return root
@@ -175,5 +176,5 @@ def test_reads_well_at_desktop_width(page) -> None:
     assert checks["pageWidth"] <= WIDTH, "the page scrolls sideways"
     assert checks["wide"] == [], "tables wider than the text column"
     assert all(caption.strip() for caption in checks["figures"])
-    assert checks["firstHeading"] == "Verdict"
+    assert checks["firstHeading"] == "Answer"  # the compact answer block leads, then the verdict
     assert page["shot"].startswith(b"\x89PNG") and len(page["shot"]) > 10_000

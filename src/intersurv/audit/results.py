@@ -31,7 +31,7 @@ from ..training.rundir import RunDir, Unit
 from .comparisons import comparisons, unit_scores
 from .config import explain_settings
 from .interaction_test import interaction_test_results
-from .verdict import verdict
+from .verdict import answer_block, verdict
 
 
 def _metric_keys(units: list[Unit]) -> list[str]:
@@ -220,6 +220,7 @@ def build_results(run: RunDir, cohort: Cohort) -> tuple[dict[str, Any], pd.DataF
         "interaction_test": interaction_test_results(unit_frames, cohort, archs, settings, seed),
     }
     results.update(_comparisons(units, config))
+    results["answer"] = answer_block(results)
     results["verdict"] = verdict(results)
     patients = pd.concat(patient_tables, ignore_index=True) if patient_tables else pd.DataFrame()
     return results, patients

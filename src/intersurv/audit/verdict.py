@@ -1,4 +1,10 @@
-"""The audit's verdict: a few plain-language sentences from ``results.json``.
+"""The audit's verdict: a compact answer block, then a few plain-language sentences, from ``results.json``.
+
+:func:`answer_block` (``results["answer"]``) is the short answer the report and
+the terminal lead with: the best model, whether it is better than each
+reference (yes / no, with its difference in C and interval) and whether the
+cohort carries cross-modal interaction (p, estimate, minimum detectable).
+:func:`verdict` (``results["verdict"]``) gives the sentences.
 
 Built from ``results["comparisons"]`` (:mod:`intersurv.audit.comparisons`) and
 ``results["references"]``: which architectures are better than late fusion (the
@@ -111,8 +117,63 @@ def verdict(results: Mapping[str, Any]) -> list[str]:
     if "clinical" in refs:
         out.append(_against(comparisons, "clinical", "clinical", [a for a in archs if a != "clinical"]))
     else:
-        out.append("No clinical reference model ran (no architecture 'clinical'), so no model is compared "
-                   "with one on the covariates alone.")
+        out.append("No clinical reference model ran (architecture 'clinical' needs numeric covariates with a "
+                   "value for every patient, and runs by default when the cohort has them), so no model is "
+                   "compared with one on the covariates alone.")
     out += _interaction_sentences(results)
     out.append(_limits(results, len(archs)))
     return out
+
+
+def _best_model(archs: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The architecture with the highest mean Harrell C (None without any)."""
+    means = {name: (a.get("c_index") or {}).get("mean") for name, a in archs.items()}
+    means = {name: m for name, m in means.items() if _finite(m)}
+    if not means:
+        return None
+    name = max(means, key=means.__getitem__)
+    c = archs[name].get("c_index") or {}
+    return {"arch": name, "c_index": means[name], "sd": c.get("sd"), "across": c.get("across"),
+            "selection": ("highest mean Harrell C on the test folds among all architectures: a selection on "
+                          "the same test data, so its comparisons favour it slightly")}
+
+
+def _answer_against(comparisons: Mapping[str, Any], best: str, ref: str, ref_arch: str) -> dict[str, Any]:
+    entry = (comparisons.get(best) or {}).get(ref)
+    out: dict[str, Any] = {"ref_arch": ref_arch, "better": None, "verdict": None, "delta_c": None, "ci": None,
+                           "p_value": None}
+    if ref_arch == best:
+        out["verdict"] = "is the reference"
+    elif entry:
+        kind = classify(entry)
+        out.update(better=kind == "better", verdict=kind, delta_c=entry.get("delta_c"), ci=entry.get("ci"),
+                   p_value=entry.get("p_value"))
+    return out
+
+
+def _answer_interaction(results: Mapping[str, Any]) -> dict[str, Any] | None:
+    cohort = (results.get("interaction_test") or {}).get("cohort")
+    if not cohort:
+        return None
+    p, alpha = cohort.get("p_value"), cohort.get("alpha", 0.05)
+    return {"detected": None if not _finite(p) else bool(p <= alpha), "p_value": p, "alpha": alpha,
+            "estimate": cohort.get("estimate"), "ci": cohort.get("ci"),
+            "minimum_detectable": cohort.get("minimum_detectable"), "skipped": cohort.get("skipped")}
+
+
+def answer_block(results: Mapping[str, Any]) -> dict[str, Any]:
+    """The compact answer (``results["answer"]``, docs/results.md) from the architectures, comparisons,
+    references and interaction test of ``results``.
+
+    ``best_model``: the architecture with the highest mean Harrell C; ``against``: REF -> is the best
+    model better than that reference (``better`` true when the 95 % interval of its difference in C lies
+    above 0, as in :func:`classify`), for the references the run has (``late``, ``best_unimodal``,
+    ``clinical``); ``interaction``: the cohort-level test (``detected`` = p <= alpha), or None.
+    """
+    archs = results.get("architectures") or {}
+    refs = results.get("references") or {}
+    best = _best_model(archs)
+    against = {} if best is None else {
+        ref: _answer_against(results.get("comparisons") or {}, best["arch"], ref, str(refs[ref]))
+        for ref in REF_LABELS if refs.get(ref)}
+    return {"best_model": best, "against": against, "interaction": _answer_interaction(results)}

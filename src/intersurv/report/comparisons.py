@@ -94,9 +94,12 @@ def format_comparisons_table(results: Mapping[str, Any]) -> str:
 
 
 def format_summary(results: Mapping[str, Any]) -> str:
-    """What the terminal shows after an audit: the verdict first, then the main table and the
-    paired comparisons."""
-    parts = (format_verdict(results), format_main_table(results), format_comparisons_table(results))
+    """What the terminal shows after an audit: the answer block and the verdict first, then the main
+    table and the paired comparisons."""
+    from .answer import format_answer
+
+    parts = (format_answer(results), format_verdict(results), format_main_table(results),
+             format_comparisons_table(results))
     return "\n\n".join(p for p in parts if p)
 
 

@@ -14,6 +14,7 @@ from typing import Any, Mapping
 
 import pandas as pd
 
+from .answer import answer_html
 from .comparisons import comparisons_html, verdict_html
 from .plots import PLOTS
 from .definitions import definitions_html
@@ -32,6 +33,8 @@ figcaption { font-weight: 600; margin-bottom: 0.3em; }
 img { max-width: 100%; }
 .verdict { background: #f6f8fa; border-left: 4px solid #4a6fa5; padding: 0.2em 1em; margin: 1em 0; }
 .verdict li { margin: 0.3em 0; }
+.answer { background: #f6f8fa; border-left: 4px solid #2e7d32; padding: 0.2em 1em; margin: 1em 0; }
+.answer-table td:first-child { font-weight: 600; white-space: nowrap; }
 """
 
 
@@ -111,6 +114,7 @@ def render_html(results: Mapping[str, Any], patients: pd.DataFrame | None, image
         f"<style>{_CSS}</style></head><body>",
         f"<h1>intersurv audit: {_e(name)}</h1>",
         _cohort_line(results),
+        answer_html(results),
         verdict_html(results),
         definitions_html(results),
         "<h2>Main table</h2>",
