@@ -15,7 +15,7 @@ import html
 from typing import Any, Mapping
 
 from .comparisons import REF_TITLES, fmt_delta
-from .tables import _html_table, _text_table, fmt, fmt_ci, fmt_p, fmt_pct
+from .tables import DASH, _html_table, _text_table, fmt, fmt_ci, fmt_p, fmt_pct
 
 ANSWER_NOTE = ("yes = the 95 % interval of the difference in Harrell's C lies above 0; the verdict below says "
                "what the numbers cannot say, the paired comparisons give every model.")
@@ -27,8 +27,10 @@ def _against_text(entry: Mapping[str, Any]) -> str:
     if entry.get("verdict") is None:
         return "no paired comparison"
     answer = "yes" if entry.get("better") else "no"
-    return (f"{answer}: \u0394C {fmt_delta(entry.get('delta_c'), entry.get('ci'))}, p = {fmt_p(entry.get('p_value'))}"
-            f" ({entry['verdict']})")
+    delta = fmt_delta(entry.get("delta_c"), entry.get("ci"))
+    if fmt_ci(entry.get("ci")) == DASH:
+        return f"{answer}: \u0394C {delta} (no interval: a single unit)"
+    return f"{answer}: \u0394C {delta}, p = {fmt_p(entry.get('p_value'))} ({entry['verdict']})"
 
 
 def _interaction_text(test: Mapping[str, Any] | None) -> str:
