@@ -80,3 +80,17 @@ def test_audit_compares_with_the_clinical_model_without_a_clinical_modality(coho
     test = model_cohort(cohort, "clinical").subset(np.flatnonzero(np.isin(cohort.ids, predictions["patient_id"])))
     np.testing.assert_allclose(refit(test.X), predictions.set_index("patient_id").loc[test.ids, "log_risk"],
                                rtol=1e-6, atol=1e-9)
+
+
+def test_an_imported_tcga_table_gets_the_clinical_reference_by_default(tmp_path: Path) -> None:
+    from test_tcga_import import slide_table, write_csv
+
+    from intersurv.cli import build_parser, main
+    from intersurv.cli.audit import resolve_audit
+
+    df = slide_table(n=40)
+    df.loc[df["case_id"] == "TCGA-00-0002", ["age", "is_female"]] = np.nan  # imputed by default
+    assert main(["datasets", "import", str(write_csv(df, tmp_path / "t.csv")), "--out", str(tmp_path / "c")]) == 0
+    args = build_parser().parse_args(["audit", "--cohort", str(tmp_path / "c"), "--out", str(tmp_path / "run")])
+    config, cohort = resolve_audit(args)
+    assert "clinical" in config.architectures and cohort.modality_names == ["rna", "cnv", "mut"]

@@ -200,8 +200,9 @@ def _numeric(df: pd.DataFrame, cols: list[str], path: Path, ids: pd.Series, *,
     naming patient and column."""
     block = df[cols].apply(pd.to_numeric, errors="coerce")
     bad = block.isna().to_numpy()
-    if empty_ok:
-        bad &= df[cols].notna().to_numpy() & (df[cols].astype(str).apply(lambda s: s.str.strip()) != "").to_numpy()
+    if empty_ok:  # only a cell with text in it is bad
+        blank = df[cols].isna() | (df[cols].astype(str).apply(lambda s: s.str.strip()) == "")
+        bad &= ~blank.to_numpy()
     if bad.any():
         r, c = np.argwhere(bad)[0]
         raw = df[cols[c]].iloc[r]
