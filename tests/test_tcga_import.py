@@ -121,6 +121,8 @@ def test_clinical_missing_value_imputed_by_default_error_or_drop(tmp_path: Path,
     msg = import_error(tmp_path, src, "--clinical", str(tmp_path / "clin.csv"), "--missing-covariates", "error",
                        capsys=capsys)
     assert "TCGA-00-0001" in msg and "'grade'" in msg and "--missing-covariates" in msg
+    assert "contradicts" in import_error(tmp_path, src, "--drop-incomplete", "--missing-covariates", "error",
+                                         capsys=capsys)
     for rep in (import_tcga_table(src, clinical=tmp_path / "clin.csv", drop_incomplete=True),
                 import_tcga_table(src, clinical=tmp_path / "clin.csv", missing_covariates="drop")):
         assert rep.dropped == ["TCGA-00-0001"] and rep.cohort.n_patients == 7 and not rep.imputed

@@ -35,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--clinical", help="CSV joined by case_id for further covariates (numeric, or WHO grade G2/G3/G4)")
     q.add_argument("--modality-suffix", action="append", default=[], metavar="SUFFIX=NAME",
                    help="name the modality of a column suffix (default rnaseq=rna, cnv=cnv, mut=mut); repeatable")
-    q.add_argument("--missing-covariates", choices=["impute", "drop", "error"], default="impute",
+    q.add_argument("--missing-covariates", choices=["impute", "drop", "error"],
                    help="a patient without a covariate value (age, is_female, a --clinical column): impute it "
                         "(default: median of the other patients, more frequent value of a 0/1 column; "
                         "reported and recorded in cohort.toml), drop the patient, or stop with an error")
@@ -98,8 +98,12 @@ def _import(args: argparse.Namespace) -> int:
         if not sep or not suffix.strip() or not name.strip():
             raise IntersurvError(f"--modality-suffix {item!r}: expected SUFFIX=NAME, e.g. rnaseq=rna")
         suffixes[suffix.strip().lstrip("_")] = name.strip()
+    if args.drop_incomplete and args.missing_covariates not in (None, "drop"):
+        raise IntersurvError(f"--drop-incomplete (= --missing-covariates drop) contradicts --missing-covariates "
+                             f"{args.missing_covariates}")
     report = import_tcga_table(args.file, clinical=args.clinical, suffixes=suffixes, name=args.name,
-                               missing_covariates=args.missing_covariates, drop_incomplete=args.drop_incomplete)
+                               missing_covariates=args.missing_covariates or "impute",
+                               drop_incomplete=args.drop_incomplete)
     path = write_new_cohort_dir(report.cohort, args.out, table_format=args.format,
                                 covariates_as_modality=args.covariates_as_modality, imputed=report.imputed)
     for line in report.lines():
