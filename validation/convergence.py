@@ -112,7 +112,7 @@ def summary(paths: list[Path]) -> str:
     caps = sorted(df["max_epochs"].unique())
     lines = [f"Command: `{' '.join(['python', *sys.argv])}`; date {dt.date.today()}; "
              f"rows from {', '.join(p.name for p in paths)}.", "",
-             "(mean ± SD over folds; at cap: fits whose best epoch is `max_epochs`; epochs: median best epoch)", ""]
+             "(mean ± SD over folds; at cap: fits whose best epoch is `max_epochs`; best epoch: the median over folds)", ""]
     head = " | ".join(f"at cap ({c}) | best epoch ({c}) | C ({c}) | InterSHAP ({c})" for c in caps)
     lines += [f"| cohort | reduce | architecture | fits | {head} |",
               "|---|---|---|---|" + "---|" * (4 * len(caps))]
@@ -130,7 +130,14 @@ def summary(paths: list[Path]) -> str:
                          f"{g['c_index'].mean():.3f} ± {g['c_index'].std():.3f} | {shap}")
         lines.append(f"| {name} | {reduce} | {arch} | {len(d) // len(caps)} | {' | '.join(cells)} |")
     lines += ["", "All fits: " + "; ".join(f"max_epochs {c}: {k}/{n} = {100 * k / n:.1f} % at the cap"
-                                          for c, (k, n) in total.items()) + "."]
+                                          for c, (k, n) in total.items()) + ".", "",
+              "| cohort | reduce | fits | " + " | ".join(f"at cap ({c})" for c in caps)
+              + f" | largest best epoch ({caps[-1]}) |", "|---|---|---|" + "---|" * (len(caps) + 1)]
+    for (name, reduce), d in df.groupby(["cohort", "reduce"], sort=False):
+        rates = [f"{int((g['best_epoch'] == c).sum())}/{len(g)} = {100 * (g['best_epoch'] == c).mean():.1f} %"
+                 for c, g in ((c, d[d["max_epochs"] == c]) for c in caps)]
+        lines.append(f"| {name} | {reduce} | {len(d) // len(caps)} | {' | '.join(rates)} | "
+                     f"{int(d[d['max_epochs'] == caps[-1]]['best_epoch'].max())} |")
     return "\n".join(lines)
 
 
