@@ -36,7 +36,6 @@ from pathlib import Path
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-import numpy as np
 import pandas as pd
 
 FUSION = ("early", "late", "cross_attention", "bilinear", "gated", "kronecker")
