@@ -159,6 +159,24 @@ def test_early_stopping_restores_the_best_validation_epoch(cohort: Cohort) -> No
     assert float(ref) == pytest.approx(val[model.best_epoch - 1], rel=1e-5)
 
 
+def test_narrow_early_fusion_stops_by_patience_under_the_default_cap() -> None:
+    """Issue 24: full-batch Adam takes one step of ~lr per weight and epoch, so a network on few inputs
+    with a strong effect needs hundreds of epochs; the default cap must leave that to early stopping."""
+    rng = np.random.default_rng(0)
+    n = 200
+    a, b = rng.normal(size=(n, 3)), rng.normal(size=(n, 3))
+    t_event = rng.exponential(np.exp(-2.5 * (a[:, 0] + b[:, 0])))
+    t_cens = rng.exponential(2.0, size=n)
+    c = Cohort(ids=[f"P{i:03d}" for i in range(n)], time=np.minimum(t_event, t_cens) + 1e-3,
+               event=(t_event <= t_cens).astype(int), modalities={"a": a, "b": b}, name="narrow")
+    model = fit(c, "early", seed=1)  # the default settings
+    cap, patience = intersurv.training.settings.DEFAULT_TRAIN.max_epochs, model.settings["patience"]
+    assert model.settings["max_epochs"] == cap
+    # the validation loss still improves after epoch 200 (the old cap, which cut this fit short) ...
+    assert min(model.history["val"][200:]) < min(model.history["val"][:200])
+    # ... and training ends by patience, well before the cap
+    assert model.best_epoch < cap and len(model.history["val"]) == model.best_epoch + patience
+
 def test_predict_survival_uses_training_baseline(cohort: Cohort, late_model: FittedModel) -> None:
     times = np.quantile(cohort.time, [0.1, 0.5, 0.9])
     s = late_model.predict_survival(cohort.X, times)

@@ -73,7 +73,7 @@ def test_each_setting_default_is_defined_once_in_its_settings_module() -> None:
     # the patterns do find the definitions where they belong
     home = [hit for path in SETTINGS_MODULES for hit in _default_definitions(path)]
     assert any('masker: str = "mean"' in h for h in home) and any("background: int = 100" in h for h in home)
-    assert any("max_epochs: int = 200" in h for h in home) and any('reduce: str | int = "none"' in h for h in home)
+    assert any("max_epochs: int = 1000" in h for h in home) and any('reduce: str | int = "none"' in h for h in home)
 
 
 def test_library_and_cli_take_their_defaults_from_the_settings() -> None:

@@ -46,7 +46,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "tcga"
+#: The shared tables (a clone's ``../shared``; a git worktree elsewhere sets ``INTERSURV_TCGA_DATA``).
+DATA = Path(os.environ.get("INTERSURV_TCGA_DATA", Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "tcga"))
 TRANSFORMS = ("standardize", "clip", "rank_normal")
 FUSION = ("late", "early", "gated")
 OMICS = ("rna", "cnv", "mut")

@@ -11,7 +11,7 @@ Its keys are those of :class:`intersurv.training.config.ExperimentConfig`
     kind = "holdout"          # or "cv" (then folds = 5)
     test_fraction = 0.2
     [train]                   # keyword arguments of intersurv.fit
-    max_epochs = 200
+    max_epochs = 1000
     reduce = "none"           # "auto": principal components of modalities wider than the
                               # training part; an integer: that many components
     transform = "rank_normal" # or "standardize", "clip"; or a table [train.transform] per modality

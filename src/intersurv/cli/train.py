@@ -39,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="hold-out test fraction per seed (default 0.2)")
     p.add_argument("--modalities", help="use only these modalities, comma-separated (default: all)")
     p.add_argument("--horizons", help="metric horizons in the cohort's time unit, comma-separated")
-    p.add_argument("--max-epochs", type=int, help="maximum training epochs (default 200)")
+    p.add_argument("--max-epochs", type=int, help="maximum training epochs (default 1000)")
     p.add_argument("--patience", type=int, help="early-stopping patience in epochs (default 20)")
     p.add_argument("--lr", type=float, help="learning rate (default 1e-3)")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",

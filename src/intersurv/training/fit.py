@@ -171,7 +171,7 @@ def fit(cohort: Cohort, arch: str, seed: int = 0, *, val_fraction: float = DEFAU
     or ``"cuda"`` (:mod:`intersurv.training.device`); the returned model stays
     there, so its predictions (and explanations) run there too.
     ``reduce`` chooses the principal-component reduction: ``"none"`` (default:
-    standardised features), ``"auto"`` (modalities wider than the training
+    the transformed features), ``"auto"`` (modalities wider than the training
     part, components above the noise edge) or a number of components (see
     :mod:`intersurv.training.pca`, and ``docs/validation.md`` for what it
     changes on simulated and real cohorts).
