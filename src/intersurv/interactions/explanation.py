@@ -31,7 +31,10 @@ class Explanation:
         ``(N, 2^M)`` values ``v_a(S)`` on the output scale, coalition bit order
         of :mod:`.coalitions` (column c holds modality i iff bit ``1 << i`` of c is set).
     modalities:
-        the M modality names, in bit order.
+        the M player names, in bit order: the modalities by default, the
+        feature groups (and ``<modality>:rest``) of an explanation with
+        ``groups`` (:mod:`.players`); everything below reads "player" for
+        "modality" then.
     masker, output, aggregation, background, seed, bootstrap:
         how the values were made and the defaults of :meth:`score`,
         :meth:`shares` and :meth:`bootstrap_ci` (``background`` is the number
@@ -88,6 +91,11 @@ class Explanation:
         self.mobius = dec.mobius(values)
         self.shapley = dec.shapley_from_mobius(self.mobius)
         self.matrix = dec.intershap_matrix(self.mobius)
+
+    @property
+    def players(self) -> list[str]:
+        """The players' names (the modalities unless the explanation has feature groups)."""
+        return self.modalities
 
     @property
     def n_patients(self) -> int:
