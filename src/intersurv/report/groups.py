@@ -1,0 +1,93 @@
+"""The report's feature-group section: the group x group interaction heatmap and the top pairs.
+
+Reads ``results["architectures"][arch]["groups"]`` and ``results["group_test"]``
+(docs/results.md); absent without ``--groups``.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any, Mapping
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from .tables import fmt_ci, fmt_p, fmt_pct
+
+#: Pairs per architecture in the report's table.
+REPORT_PAIRS = 5
+
+
+def _with_groups(results: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    return {str(k): v["groups"] for k, v in (results.get("architectures") or {}).items()
+            if isinstance(v, Mapping) and isinstance(v.get("groups"), Mapping)}
+
+
+def pair_matrix(groups: Mapping[str, Any]) -> np.ndarray:
+    """The symmetric matrix drawn: off the diagonal the pair share ``S_ij + S_ji``, on it ``S_ii``."""
+    s = np.array(groups["share_matrix"], dtype=float)
+    out = s + s.T
+    np.fill_diagonal(out, np.diag(s))
+    return out
+
+
+def plot_group_matrix(results: Mapping[str, Any]) -> Figure | None:
+    """One heatmap per architecture: the group x group shares in percent (``abs`` aggregation)."""
+    from .plots import DPI, _label
+
+    panels = _with_groups(results)
+    if not panels:
+        return None
+    ncols = min(3, len(panels))
+    nrows = -(-len(panels) // ncols)
+    size = max(len(g["players"]) for g in panels.values())
+    fig = Figure(figsize=(4.4 * ncols, 4.0 * nrows + 0.2 * size), dpi=DPI)
+    vmax = max(float(np.nanmax(100 * pair_matrix(g))) if len(g["players"]) else 0.0 for g in panels.values())
+    for k, (name, g) in enumerate(panels.items()):
+        ax = fig.add_subplot(nrows, ncols, k + 1)
+        m = 100 * pair_matrix(g)
+        im = ax.imshow(m, cmap="viridis", vmin=0, vmax=vmax or 1.0)
+        ticks = [_label(p) for p in g["players"]]
+        ax.set_xticks(range(len(ticks)), ticks, rotation=60, ha="right", fontsize=7)
+        ax.set_yticks(range(len(ticks)), ticks, fontsize=7)
+        if len(ticks) <= 8:
+            for i in range(len(ticks)):
+                for j in range(len(ticks)):
+                    if np.isfinite(m[i, j]):
+                        ax.text(j, i, f"{m[i, j]:.1f}", ha="center", va="center", fontsize=6,
+                                color="w" if m[i, j] < 0.6 * (vmax or 1.0) else "k")
+        ax.set_title(_label(name), fontsize=9)
+    fig.colorbar(im, ax=fig.axes, shrink=0.6, label="share (%): diagonal main, off-diagonal pair")
+    return fig
+
+
+def groups_html(results: Mapping[str, Any]) -> str:
+    """The top interacting pairs per architecture, and the group-pair test."""
+    panels = _with_groups(results)
+    if not panels:
+        return ""
+    e = html.escape
+    parts = ["<h2>Feature-group interactions</h2>",
+             "<p class=\"note\">Players are the feature groups (and each modality's ungrouped columns, "
+             "<i>modality</i>:rest); every model is explained with the same players. Pair share = "
+             "(\u03a6<sub>ij</sub> + \u03a6<sub>ji</sub>) / \u03a3 \u03a6 with \u03a6<sub>ij</sub> the mean "
+             "over test patients of |\u03c6<sub>ij</sub>| (abs aggregation); 95 % percentile bootstrap "
+             "intervals over the pooled test patients.</p>",
+             "<table class=\"groups\"><thead><tr><th>architecture</th><th>group InterSHAP</th>"
+             "<th>top pairs (share, 95 % CI)</th></tr></thead><tbody>"]
+    for name, g in panels.items():
+        pairs = "<br>".join(f"{e(p['pair'][0])} \u00d7 {e(p['pair'][1])}: {fmt_pct(p['share'])} "
+                            f"{e(fmt_ci(p.get('ci'), pct=True))}" for p in g.get("top_pairs", [])[:REPORT_PAIRS])
+        parts.append(f"<tr><td>{e(name)}</td><td>{fmt_pct(g.get('intershap'))} "
+                     f"{e(fmt_ci(g.get('intershap_ci'), pct=True))}</td><td>{pairs}</td></tr>")
+    parts.append("</tbody></table>")
+    test = results.get("group_test")
+    if isinstance(test, Mapping):
+        a, b = (test.get("groups") or ["?", "?"])[:2]
+        calibrated = ("" if test.get("calibrated") else
+                      " <b>Uncalibrated</b>: its type-I error on simulated null cohorts has not been measured; "
+                      "read the p-value as descriptive.")
+        parts.append(f"<p>Cohort-level test of no interaction between {e(a)} and {e(b)}: "
+                     f"p = {e(fmt_p(test.get('p_value')))}, estimate {fmt_pct(test.get('estimate'))} "
+                     f"{e(fmt_ci(test.get('ci'), pct=True))}.{calibrated}</p>")
+    return "\n".join(parts)
