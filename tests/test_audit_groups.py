@@ -88,3 +88,39 @@ def test_groups_cli_errors_are_one_line_and_write_nothing(tmp_path: Path, capsys
 def test_group_test_needs_groups() -> None:
     with pytest.raises(IntersurvError, match="group_test must name two different players"):
         audit_config({"cohort": "", "explain": {"group_test": ["a", "b"]}}, ["a", "b"])
+
+
+def _tcga_like(n: int = 80, seed: int = 0) -> intersurv.Cohort:
+    """A cohort named like an imported TCGA table: gene symbols as the features of rna, cnv and mut."""
+    rng = np.random.default_rng(seed)
+    names = {"rna": ["EGFR", "TP53", "IDH1", "MKI67"], "cnv": ["EGFR", "CDKN2A"], "mut": ["IDH1", "TP53"]}
+    mods = {m: rng.normal(size=(n, len(v))) for m, v in names.items()}
+    h = mods["rna"][:, 0] * mods["cnv"][:, 0] + mods["mut"][:, 0]
+    t = rng.exponential(1 / np.exp(h)) * 10
+    return intersurv.Cohort(ids=np.array([f"P{i}" for i in range(n)]), time=t + 0.1,
+                            event=(rng.uniform(size=n) < 0.8).astype(int), modalities=mods, feature_names=names)
+
+
+def test_groups_command_and_explain_with_groups(tmp_path: Path, capsys) -> None:
+    from intersurv.io.cohort_dir import write_cohort_dir
+
+    cohort_dir = tmp_path / "tcga"
+    write_cohort_dir(_tcga_like(), cohort_dir, table_format="csv")
+    out = tmp_path / "g.toml"
+    assert main(["groups", "tcga-genes", str(cohort_dir), "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "source:" in text and 'EGFR = ["rna:EGFR", "cnv:EGFR"]' in text and 'TP53 = ["rna:TP53", "mut:TP53"]' in text
+    assert "players (EGFR, IDH1, TP53, rna:rest, cnv:rest)" in capsys.readouterr().out
+    assert main(["train", "--cohort", str(cohort_dir), "--arch", "early", "--seeds", "1", "--max-epochs", "2",
+                 "--holdout", "0.3", "--out", str(tmp_path / "run")]) == 0
+    assert main(["explain", str(tmp_path / "run"), "--groups", "builtin:tcga-genes=EGFR,TP53", "--bootstrap", "5",
+                 "--out", str(tmp_path / "exp")]) == 0
+    summary = json.loads((tmp_path / "exp" / "explain_summary.json").read_text())
+    (unit,) = summary["units"].values()
+    assert unit["modalities"] == ["EGFR", "TP53", "rna:rest", "cnv:rest", "mut:rest"]
+    assert summary["groups"] == {"EGFR": ["rna:EGFR", "cnv:EGFR"], "TP53": ["rna:TP53", "mut:TP53"]}
+    assert len(unit["top_pairs"]) == 10
+    capsys.readouterr()
+    assert main(["explain", str(tmp_path / "run"), "--groups", "builtin:tcga-genes=NOPE", "--out",
+                 str(tmp_path / "exp2")]) == 2
+    assert "gene 'NOPE'" in capsys.readouterr().err
