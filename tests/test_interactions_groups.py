@@ -155,3 +155,22 @@ def test_tcga_genes_needs_known_genes() -> None:
         read_groups("builtin:tcga-genes=NOPE", {"rna": ["TP53"]})
     with pytest.raises(IntersurvError, match="unknown built-in grouping"):
         read_groups("builtin:arms", {"rna": ["TP53"]})
+
+
+def test_a_patient_lacking_a_modality_has_no_group_effects_there() -> None:
+    """An all-NaN row: a partly kept modality gets the background in the kept columns, so (mean masker, a
+    model imputing the reference mean) the patient's groups of that modality have Shapley value 0."""
+    rng = np.random.default_rng(4)
+    X, ref = _data(rng, 6), _data(rng, 30)
+    X["b"][2] = np.nan
+    mean_b = ref["b"].mean(axis=0)
+
+    def imputing(x: dict[str, np.ndarray]) -> np.ndarray:
+        b = np.where(np.isnan(x["b"]).all(axis=1, keepdims=True), mean_b, x["b"])
+        return _model({**x, "b": b})
+
+    e = explain(imputing, X, reference=ref, masker="mean", groups={"b1": ["b:0"], "b2": ["b:1", "b:2"]})
+    assert np.isfinite(e.coalition_values).all()
+    b_players = [e.players.index(p) for p in ("b1", "b2", "b:rest")]
+    np.testing.assert_allclose(e.shapley[2, b_players], 0.0, atol=1e-12)
+    assert np.abs(e.shapley[0, b_players]).max() > 1e-3

@@ -121,7 +121,12 @@ def evaluate_coalitions(
     players and takes every other column from the background row, column by
     column; a modality whose columns are all kept (all masked) is passed as
     the patient's (the background's) rows, so the default players evaluate
-    exactly the arrays of the modality game.
+    exactly the arrays of the modality game. A patient who lacks a modality
+    (an all-NaN row, see :attr:`intersurv.cohort.Cohort.missing`) gets the
+    background's values in the kept columns of a partly kept modality (a
+    partly NaN row is not an input the model knows; under the mean masker and
+    a model imputing the training mean this is what keeping the whole
+    modality gives).
     """
     if batch_size < 1:
         raise IntersurvError(f"batch_size must be >= 1, got {batch_size}")
@@ -142,6 +147,8 @@ def evaluate_coalitions(
         if out is None:
             out = np.empty((n, 2**n_players, values.shape[-1]), dtype=np.float64)
         out[rows, c] = values
+
+    lacking = {m: bool(np.isnan(X[m]).any()) for m in modalities}
 
     def patient_rows(m: str, sl: slice) -> np.ndarray:
         return np.repeat(X[m][sl], k, axis=0) if k > 1 else X[m][sl]
@@ -174,7 +181,10 @@ def evaluate_coalitions(
                         cols = np.flatnonzero(keep[m])
                         mixed = background.values[m][idx]
                         part = X[m][sl][:, cols]
-                        mixed[:, cols] = np.repeat(part, k, axis=0) if k > 1 else part
+                        part = np.repeat(part, k, axis=0) if k > 1 else part
+                        if lacking[m]:  # a patient lacking the modality (NaN row) keeps the background
+                            part = np.where(np.isnan(part), mixed[:, cols], part)
+                        mixed[:, cols] = part
                         rows[m] = mixed
                 g = _call(model, rows, transform, label)
                 store(c, sl, g.reshape(b, k, -1).mean(axis=1))

@@ -29,13 +29,6 @@ class Player:
     name: str
     columns: Mapping[str, np.ndarray]
 
-    def is_modality(self, widths: Mapping[str, int]) -> bool:
-        """True when the player is exactly one whole modality."""
-        if len(self.columns) != 1:
-            return False
-        (m, cols), = self.columns.items()
-        return len(cols) == widths[m]
-
 
 def modality_players(widths: Mapping[str, int]) -> list[Player]:
     """The default players: one per modality (in the given order), holding all its columns."""
