@@ -63,7 +63,7 @@ def test_group_pair_test_is_reported_as_uncalibrated(run) -> None:
     assert test["groups"] == ["w1", "r1"] and test["calibrated"] is False
     assert 0 < test["p_value"] <= 1 and test["components"] == {"w1": 3, "r1": 2}
     report = (out / "report.html").read_text()
-    assert "Feature-group interactions" in report and "Uncalibrated" in report
+    assert "Feature-group interactions" in report and "Uncalibrated: its type-I error" in report
     assert (out / "plots" / "group_matrix.png").stat().st_size > 1000
 
 

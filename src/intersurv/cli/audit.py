@@ -93,11 +93,14 @@ def run_and_print(args: argparse.Namespace, config, cohort) -> int:  # type: ign
 
     from ..audit import run_audit
     from ..report import format_summary
+    from ..report.groups import format_groups
 
     started = time.perf_counter()
     results = run_audit(config, args.out, cohort=cohort, jobs=args.jobs, executor=args.executor,
                         address=args.address)
     print(format_summary(results))
+    if format_groups(results):
+        print("\n" + format_groups(results))
     print(f"\nreport: {Path(args.out) / 'report.html'}   results: {Path(args.out) / 'results.json'}   "
           f"({time.perf_counter() - started:.0f} s)")
     return 0

@@ -61,6 +61,29 @@ def plot_group_matrix(results: Mapping[str, Any]) -> Figure | None:
     return fig
 
 
+def _test_line(test: Mapping[str, Any]) -> str:
+    a, b = (test.get("groups") or ["?", "?"])[:2]
+    calibrated = "" if test.get("calibrated") else (" Uncalibrated: its type-I error on simulated null cohorts "
+                                                    "has not been measured; read the p-value as descriptive.")
+    return (f"Cohort-level test of no interaction between {a} and {b}: p = {fmt_p(test.get('p_value'))}, "
+            f"estimate {fmt_pct(test.get('estimate'))} {fmt_ci(test.get('ci'), pct=True)}.{calibrated}")
+
+
+def format_groups(results: Mapping[str, Any]) -> str:
+    """The terminal lines: per architecture its top pairs, then the group-pair test ('' without groups)."""
+    panels = _with_groups(results)
+    if not panels:
+        return ""
+    lines = ["Feature groups (pair share of the abs InterSHAP matrix over the groups, 95 % bootstrap CI):"]
+    for name, g in panels.items():
+        pairs = "; ".join(f"{p['pair'][0]} x {p['pair'][1]} {fmt_pct(p['share'])} {fmt_ci(p.get('ci'), pct=True)}"
+                          for p in g.get("top_pairs", [])[:3])
+        lines.append(f"  {name}: {pairs}")
+    if isinstance(results.get("group_test"), Mapping):
+        lines.append(_test_line(results["group_test"]))
+    return "\n".join(lines)
+
+
 def groups_html(results: Mapping[str, Any]) -> str:
     """The top interacting pairs per architecture, and the group-pair test."""
     panels = _with_groups(results)
@@ -81,13 +104,6 @@ def groups_html(results: Mapping[str, Any]) -> str:
         parts.append(f"<tr><td>{e(name)}</td><td>{fmt_pct(g.get('intershap'))} "
                      f"{e(fmt_ci(g.get('intershap_ci'), pct=True))}</td><td>{pairs}</td></tr>")
     parts.append("</tbody></table>")
-    test = results.get("group_test")
-    if isinstance(test, Mapping):
-        a, b = (test.get("groups") or ["?", "?"])[:2]
-        calibrated = ("" if test.get("calibrated") else
-                      " <b>Uncalibrated</b>: its type-I error on simulated null cohorts has not been measured; "
-                      "read the p-value as descriptive.")
-        parts.append(f"<p>Cohort-level test of no interaction between {e(a)} and {e(b)}: "
-                     f"p = {e(fmt_p(test.get('p_value')))}, estimate {fmt_pct(test.get('estimate'))} "
-                     f"{e(fmt_ci(test.get('ci'), pct=True))}.{calibrated}</p>")
+    if isinstance(results.get("group_test"), Mapping):
+        parts.append(f"<p>{e(_test_line(results['group_test']))}</p>")
     return "\n".join(parts)
