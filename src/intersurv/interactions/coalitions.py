@@ -100,6 +100,20 @@ def _kept_columns(c: int, masks: list[dict[str, np.ndarray]], widths: dict[str, 
     return {m: bool(k.all()) if k.all() or not k.any() else k for m, k in keep.items()}
 
 
+def _mixed(x: np.ndarray, keep: np.ndarray, background: Background, m: str, idx: np.ndarray,
+           lacking: bool) -> np.ndarray:
+    """``(b K, d)`` rows of a partly kept modality: the patients' values ``x`` ``(b, d)`` in the ``keep``
+    columns, each patient's K background rows (``idx``, ``(b K,)``) elsewhere; with ``lacking``, a
+    patient's NaN (a modality the patient lacks) takes the background value too."""
+    b, d = x.shape
+    k = background.n_per_patient
+    patient = x[:, None, :]
+    bg = (background.values[m][background.index[0]][None] if background.shared
+          else background.values[m][idx].reshape(b, k, d))
+    kept = keep & ~np.isnan(patient) if lacking else keep
+    return np.where(kept, patient, bg).reshape(b * k, d)
+
+
 def evaluate_coalitions(
     model: Model,
     X: dict[str, np.ndarray],
@@ -178,14 +192,7 @@ def evaluate_coalitions(
                     elif keep[m] is False:
                         rows[m] = background.values[m][idx]
                     else:
-                        cols = np.flatnonzero(keep[m])
-                        mixed = background.values[m][idx]
-                        part = X[m][sl][:, cols]
-                        part = np.repeat(part, k, axis=0) if k > 1 else part
-                        if lacking[m]:  # a patient lacking the modality (NaN row) keeps the background
-                            part = np.where(np.isnan(part), mixed[:, cols], part)
-                        mixed[:, cols] = part
-                        rows[m] = mixed
+                        rows[m] = _mixed(X[m][sl], keep[m], background, m, idx, lacking[m])
                 g = _call(model, rows, transform, label)
                 store(c, sl, g.reshape(b, k, -1).mean(axis=1))
     assert out is not None
