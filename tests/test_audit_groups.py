@@ -57,13 +57,14 @@ def test_results_carry_the_group_matrix_and_pairs(run) -> None:
     assert list(frame)
 
 
-def test_group_pair_test_is_reported_as_uncalibrated(run) -> None:
+def test_group_pair_test_is_reported_with_its_calibration(run) -> None:
     out, results = run
     test = results["group_test"]
-    assert test["groups"] == ["w1", "r1"] and test["calibrated"] is False
+    assert test["groups"] == ["w1", "r1"] and "type-I error" in test["calibration"]
     assert 0 < test["p_value"] <= 1 and test["components"] == {"w1": 3, "r1": 2}
+    assert "estimate" not in test and "ci" not in test  # only the calibrated part is reported
     report = (out / "report.html").read_text()
-    assert "Feature-group interactions" in report and "Uncalibrated: its type-I error" in report
+    assert "Feature-group interactions" in report and "no interaction between w1 and r1: p = " in report
     assert (out / "plots" / "group_matrix.png").stat().st_size > 1000
 
 

@@ -63,10 +63,10 @@ def plot_group_matrix(results: Mapping[str, Any]) -> Figure | None:
 
 def _test_line(test: Mapping[str, Any]) -> str:
     a, b = (test.get("groups") or ["?", "?"])[:2]
-    calibrated = "" if test.get("calibrated") else (" Uncalibrated: its type-I error on simulated null cohorts "
-                                                    "has not been measured; read the p-value as descriptive.")
-    return (f"Cohort-level test of no interaction between {a} and {b}: p = {fmt_p(test.get('p_value'))}, "
-            f"estimate {fmt_pct(test.get('estimate'))} {fmt_ci(test.get('ci'), pct=True)}.{calibrated}")
+    if test.get("p_value") is None:
+        return f"Cohort-level test of no interaction between {a} and {b}: not run ({test.get('skipped', '?')})."
+    return (f"Cohort-level test of no interaction between {a} and {b}: p = {fmt_p(test.get('p_value'))} "
+            f"({test.get('calibration', '')}).")
 
 
 def format_groups(results: Mapping[str, Any]) -> str:
