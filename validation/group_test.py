@@ -1,11 +1,11 @@
 """Validation of the group-pair additivity test (``--groups-test A,B``; :func:`intersurv.audit.groups.group_pair_test`).
 
-    PYTHONPATH=src python validation/group_test.py --null 100 --alt 50 --jobs 2 --out DIR
+    PYTHONPATH=src python validation/group_test.py --null 100 --additive 100 --alt 50 --jobs 2 --out DIR
 
 Simulated cohorts (n = 575, ``wsi_dim = 256``, ``rna_genes = 256``): ``--null`` of glioma-sim at interaction 0
 (additive across the modalities, so across any group of wsi columns and any group of rna columns, with the
-grade factor shared by the modalities) and ``--null`` of the ``additive`` scenario (own factors only, no shared
-factor), and ``--alt`` of glioma-sim at interaction 0.3. The groups are A = the first 64 wsi columns and B = the first 64
+grade factor shared by the modalities), ``--additive`` of the ``additive`` scenario (own factors only, no
+shared factor), and ``--alt`` of glioma-sim at interaction 0.3. The groups are A = the first 64 wsi columns and B = the first 64
 rna columns; the test is the audit's (the cohort-level additivity test with the two groups' columns as its
 two modalities, 99 parametric-bootstrap null draws as in validation/interaction_test.py, no CI, no planted
 power). Per-cohort rows go to ``DIR/group_test.jsonl``, the table (Clopper-Pearson 95 % intervals) to
@@ -65,6 +65,7 @@ def table(df: pd.DataFrame) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--null", type=int, default=100)
+    ap.add_argument("--additive", type=int, default=100)
     ap.add_argument("--alt", type=int, default=50)
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--out", type=Path, required=True)
@@ -72,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     command = "PYTHONPATH=src python validation/group_test.py " + " ".join(argv or sys.argv[1:])
     start = time.perf_counter()
-    jobs = ([("glioma", 0.0, r) for r in range(args.null)] + [("additive", None, r) for r in range(args.null)]
+    jobs = ([("glioma", 0.0, r) for r in range(args.null)] + [("additive", None, r) for r in range(args.additive)]
             + [("glioma", 0.3, r) for r in range(args.alt)])
     log = args.out / "group_test.jsonl"
     with ProcessPoolExecutor(args.jobs) as pool, log.open("w") as sink:
