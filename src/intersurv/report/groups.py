@@ -32,7 +32,8 @@ def pair_matrix(groups: Mapping[str, Any]) -> np.ndarray:
 
 
 def plot_group_matrix(results: Mapping[str, Any]) -> Figure | None:
-    """One heatmap per architecture: the group x group shares in percent (``abs`` aggregation)."""
+    """One heatmap per architecture: the pair shares ``S_ij + S_ji`` in percent (``abs`` aggregation); the
+    diagonal (the groups' main shares, usually much larger) is left blank so the colours show interaction."""
     from .plots import DPI, _label
 
     panels = _with_groups(results)
@@ -41,13 +42,18 @@ def plot_group_matrix(results: Mapping[str, Any]) -> Figure | None:
     ncols = min(3, len(panels))
     nrows = -(-len(panels) // ncols)
     size = max(len(g["players"]) for g in panels.values())
-    fig = Figure(figsize=(4.4 * ncols, 4.0 * nrows + 0.2 * size), dpi=DPI)
-    vmax = max(float(np.nanmax(100 * pair_matrix(g))) if len(g["players"]) else 0.0 for g in panels.values())
-    for k, (name, g) in enumerate(panels.items()):
-        ax = fig.add_subplot(nrows, ncols, k + 1)
+    mats = {}
+    for name, g in panels.items():
         m = 100 * pair_matrix(g)
-        im = ax.imshow(m, cmap="viridis", vmin=0, vmax=vmax or 1.0)
-        ticks = [_label(p) for p in g["players"]]
+        np.fill_diagonal(m, np.nan)
+        mats[name] = m
+    vmax = max((float(np.nanmax(m)) for m in mats.values() if np.isfinite(m).any()), default=0.0) or 1.0
+    fig = Figure(figsize=(4.6 * ncols, 3.9 * nrows + 0.15 * size), dpi=DPI, layout="constrained")
+    im = None
+    for k, (name, m) in enumerate(mats.items()):
+        ax = fig.add_subplot(nrows, ncols, k + 1)
+        im = ax.imshow(m, cmap="viridis", vmin=0, vmax=vmax)
+        ticks = [_label(p) for p in panels[name]["players"]]
         ax.set_xticks(range(len(ticks)), ticks, rotation=60, ha="right", fontsize=7)
         ax.set_yticks(range(len(ticks)), ticks, fontsize=7)
         if len(ticks) <= 8:
@@ -55,9 +61,9 @@ def plot_group_matrix(results: Mapping[str, Any]) -> Figure | None:
                 for j in range(len(ticks)):
                     if np.isfinite(m[i, j]):
                         ax.text(j, i, f"{m[i, j]:.1f}", ha="center", va="center", fontsize=6,
-                                color="w" if m[i, j] < 0.6 * (vmax or 1.0) else "k")
+                                color="w" if m[i, j] < 0.6 * vmax else "k")
         ax.set_title(_label(name), fontsize=9)
-    fig.colorbar(im, ax=fig.axes, shrink=0.6, label="share (%): diagonal main, off-diagonal pair")
+    fig.colorbar(im, ax=fig.axes, shrink=0.6, label="pair interaction share (%)")
     return fig
 
 
