@@ -26,7 +26,9 @@ Sections (issue 9):
 7. the study-sized protocol, 575 patients at wsi 2,048 + rna 12,778
    features, every architecture, 5 seeds x 5 folds, the audit's default
    answers: wall time and peak memory (``benchmarks/study_protocol.py``; about
-   15 minutes on 2 cores; skip with ``--skip-study``).
+   15 minutes on 2 cores; skip with ``--skip-study``);
+8. explaining 8 feature groups against the floor of its forward passes
+   (``benchmarks/groups.py``; issue 23's goal: at most 1.5 x the floor).
 
 The loop of (1a) costs ``N 2^M`` passes; it (and shapiq) is timed on the first
 115 patients and scaled to N (the passes are independent and
@@ -412,6 +414,10 @@ def main(argv: list[str] | None = None) -> int:
         from study_protocol import study_section
 
         section("7. The study-sized protocol", study_section(args.quick))
+    from groups import HEADERS as GROUP_HEADERS, description, group_rows
+
+    section("8. Feature groups: 8 players vs the floor", description(args.quick) + "\n\n"
+            + table(GROUP_HEADERS, group_rows(args.quick)))
     parts.append(f"Total benchmark time: {time.perf_counter() - started:.0f} s.\n")
     write_text_atomic(args.out, "\n\n".join(parts))
     print(f"\nwrote {args.out}")

@@ -81,3 +81,17 @@ def test_batched_benchmark_row(bench):
     row = batched_training.compare(cohort, "gated", 3, 4, max_epochs=4)
     assert row[:3] == ["gated", "4 + 4", 3] and row[-1] == "3/3"
     assert all(v > 0 for v in row[4:7])
+
+
+def test_group_benchmark_runs_at_toy_size(bench):
+    import sys
+
+    sys.path.insert(0, str(SCRIPT.parent))
+    from groups import eight_groups, group_rows
+
+    groups = eight_groups([5, 6, 7])
+    columns = [c for cols in groups.values() for c in cols]
+    assert len(groups) == 8 and len(columns) == len(set(columns)) == 18  # a partition: no ':rest' player
+    rows = group_rows(quick=True)
+    assert [(r[0], r[1]) for r in rows] == [("mean", 8), ("marginal", 8)]
+    assert all(r[5] > 0 and r[6] > 0 for r in rows)

@@ -42,6 +42,10 @@ def arch_entry(c, ish, prog, modality_shares):
         "additive_c_index": stat(c - 0.004, 0.011),
         "prognostic": prog,
         "time_curve": {"times": [6, 12, 24], "intershap": [ish * 0.8, ish, ish * 1.3]},
+        "groups": {"players": ["<i>g1", "g2", f"{EVIL_MODALITY}:rest"], "intershap": 0.2, "intershap_ci": [0.1, 0.3],
+                   "share_matrix": [[0.3, 0.05, 0.02], [0.05, 0.2, 0.03], [0.02, 0.03, 0.3]],
+                   "top_pairs": [{"pair": ["<i>g1", "g2"], "share": 0.1, "ci": [0.05, 0.15], "mean_abs": 0.1,
+                                  "mean": 0.02}]},
     }
 
 
@@ -95,6 +99,7 @@ def report(run: Path) -> str:
 def test_data_strings_are_escaped_never_raw(report: str) -> None:
     assert "<script" not in report.lower()
     assert "<b>rna</b>" not in report
+    assert "<i>g1" not in report and "&lt;i&gt;g1 \u00d7 g2: 10.0 % [5.0 %, 15.0 %]" in report
     for raw in (EVIL_ARCH, EVIL_PATIENT, EVIL_MODALITY):
         assert html.escape(raw) in report
     # the patient with the strongest interaction is listed first, escaped

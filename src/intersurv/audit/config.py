@@ -25,6 +25,9 @@ Its keys are those of :class:`intersurv.training.config.ExperimentConfig`
     time_points = 9           # grid of the time-dependent interaction curve
     null_refits = 0           # refits per unit on outcomes drawn without interaction (the
                               # additive null, intersurv.audit.additive_null); 0 = off
+    groups = "groups.toml"    # feature groups explained as players besides the modalities: a
+                              # TOML/GMT file or builtin:tcga-genes=EGFR,... (intersurv.interactions.groups)
+    group_test = ["EGFR", "CDKN2A"]  # two players of groups for the cohort-level interaction test
 
     [prognostic]
     bootstrap = 200
@@ -46,9 +49,10 @@ directory records them and resumes only with them.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 from ..errors import IntersurvError
+from ..interactions.groups import read_groups, resolve_players
 from ..interactions.settings import ExplainSettings
 from ..models import CLINICAL_MODALITY, expand_architectures
 from ..training.config import ExperimentConfig
@@ -97,20 +101,43 @@ def _prognostic(data: dict[str, Any], source: str) -> dict[str, Any]:
     return out
 
 
+def _explain_table(given: Any, modalities: list[str], feature_names: Mapping[str, list[str]] | None,
+                   widths: Mapping[str, int] | None, source: str) -> ExplainSettings:
+    """The ``[explain]`` settings; a ``groups`` file or built-in name is read, and checked against the
+    cohort's columns when they are known (``feature_names`` and ``widths``)."""
+    given = dict(given) if isinstance(given, dict) else given
+    spec = given.get("groups") if isinstance(given, dict) else None
+    if isinstance(spec, str):
+        given["groups"] = read_groups(spec, feature_names)
+    explain = ExplainSettings.from_dict(given, source=f"{source}: [explain]")
+    explain.check_modalities(len(modalities))
+    if explain.groups is not None and widths is not None:
+        players = resolve_players(explain.groups, feature_names or {}, {m: widths[m] for m in modalities},
+                                  source=spec if isinstance(spec, str) else f"{source}: [explain] groups")
+        explain.check_modalities(len(players))
+        unknown = [g for g in explain.group_test or [] if g not in [p.name for p in players]]
+        if unknown:
+            raise IntersurvError(f"{source}: group_test: {unknown[0]!r} is not a player of the groups "
+                                 f"({', '.join(p.name for p in players)})")
+    return explain
+
+
 def audit_config(data: dict[str, Any], modalities: list[str], *, source: str = "options",
-                 n_patients: int | None = None, covariates: bool = False) -> ExperimentConfig:
+                 n_patients: int | None = None, covariates: bool = False,
+                 feature_names: Mapping[str, list[str]] | None = None,
+                 widths: Mapping[str, int] | None = None) -> ExperimentConfig:
     """The experiment config of an audit from a (TOML-shaped) dict and the cohort's modalities
     (``n_patients``: the cohort's size, which picks the default protocol; ``covariates``: whether the
     ``clinical`` model can read the cohort's covariates without a ``clinical`` modality,
-    :func:`intersurv.models.clinical_reads_covariates`)."""
+    :func:`intersurv.models.clinical_reads_covariates`; ``feature_names`` and ``widths``: the cohort's
+    columns, against which feature groups are checked)."""
     data = dict(data)
     if isinstance(data.get("protocol", {}), dict):
         data["protocol"] = default_protocol(dict(data.get("protocol", {})), n_patients)
     mods = list(data.get("modalities") or modalities)
     if len(mods) < 2:
         raise IntersurvError(f"{source}: the audit needs at least 2 modalities, the cohort has {mods}")
-    explain = ExplainSettings.from_dict(data.pop("explain", {}), source=f"{source}: [explain]")
-    explain.check_modalities(len(mods))
+    explain = _explain_table(data.pop("explain", {}), mods, feature_names, widths, source)
     prognostic = _prognostic(data, source)
     given = data.get("architectures")
     clinical = CLINICAL_MODALITY in mods or covariates

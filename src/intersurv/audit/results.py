@@ -30,6 +30,7 @@ from ..training.config import ExperimentConfig
 from ..training.rundir import RunDir, Unit
 from .comparisons import comparisons, unit_scores
 from .config import explain_settings
+from .groups import architecture_groups, group_pair_test
 from .interaction_test import interaction_test_results
 from .verdict import answer_block, verdict
 
@@ -200,6 +201,8 @@ def build_results(run: RunDir, cohort: Cohort) -> tuple[dict[str, Any], pd.DataF
                                         for u in mine], across),
             "prognostic": _prognostic(cohort, rows, prog_settings, seed),
             "time_curve": _time_curve(mine),
+            "groups": (architecture_groups([u.path for u in mine], mine[0].result["groups"]["players"], settings,
+                                           seed) if settings.groups is not None else None),
         }
     proto = config.protocol
     protocol = {"kind": proto.kind, "seeds": list(config.seeds), "val_fraction": config.train.val_fraction,
@@ -218,6 +221,7 @@ def build_results(run: RunDir, cohort: Cohort) -> tuple[dict[str, Any], pd.DataF
         "architectures": archs,
         "truth": _truth_summary(cohort, units, settings),
         "interaction_test": interaction_test_results(unit_frames, cohort, archs, settings, seed),
+        "group_test": group_pair_test(cohort, settings, seed),
     }
     results.update(_comparisons(units, config))
     results["answer"] = answer_block(results)

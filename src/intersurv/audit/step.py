@@ -6,7 +6,8 @@ set of the maskers is the patients the unit's model was fitted on (:func:`traini
 never the test patients being explained. Writes ``interactions.csv``
 (:mod:`intersurv.interactions.table`: one row per test patient, with the raw
 coalition values) and returns the unit's interaction numbers
-for ``result.json``. With ``null_refits`` > 0 a fusion model also gets its
+for ``result.json``; with feature groups it also writes ``interactions_groups.csv``
+(:mod:`intersurv.audit.groups`). With ``null_refits`` > 0 a fusion model also gets its
 additive null (:mod:`intersurv.audit.additive_null`). On a simulated cohort
 the true log-risk is explained the same way (same patients, same reference,
 same masker, same derived seed), so the comparison with the truth is like for like.
@@ -97,6 +98,10 @@ def audit_step(ctx: UnitContext) -> dict[str, Any]:
         "time_curve": None if curve is None else {
             "times": curve["time"].tolist(), "intershap": curve["intershap"].tolist()},
     }
+    if settings.groups is not None:
+        from .groups import explain_groups
+
+        out["groups"] = explain_groups(model, test, settings, kw, ctx.path)
     if ctx.cohort.truth is not None and "log_risk" in ctx.cohort.truth and settings.output in ("log_risk", "risk"):
         from ..datasets.truth import TrueLogRisk
 

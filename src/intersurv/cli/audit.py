@@ -40,6 +40,12 @@ def add_audit_options(p: argparse.ArgumentParser, seeds_default: str = "5 (seeds
                    help="refit every fusion model R times on outcomes without interaction and report its "
                         f"InterSHAP beyond that additive null (default {d.null_refits}: off; costs R trainings "
                         "per unit)")
+    p.add_argument("--groups", metavar="FILE",
+                   help="also explain feature groups as players: a TOML ([groups] name = [\"rna:TP53\", ...]) or "
+                        ".gmt file, or builtin:tcga-genes=GENE,GENE,... (one group per gene across modalities); "
+                        "default: modalities only")
+    p.add_argument("--groups-test", metavar="A,B",
+                   help="cohort-level test of no interaction between the columns of two players of --groups")
     p.add_argument("--max-epochs", type=int,
                    help=f"maximum training epochs (default {DEFAULT_TRAIN.max_epochs})")
     p.add_argument("--allow-missing", action="store_true",
@@ -68,15 +74,18 @@ def resolve_audit(args: argparse.Namespace, base: dict | None = None):  # type: 
 
     data = resolve_options(args, base, default_seeds=None, required=("cohort",))
     explain = dict(data.get("explain", {}))
-    for key in ("masker", "output", "aggregation", "null_refits"):
+    for key in ("masker", "output", "aggregation", "null_refits", "groups"):
         if getattr(args, key, None) is not None:
             explain[key] = getattr(args, key)
+    if getattr(args, "groups_test", None):
+        explain["group_test"] = [g.strip() for g in args.groups_test.split(",")]
     data["explain"] = explain
     cohort = load_options_cohort(data, args.out)
     if data.get("modalities"):
         cohort = cohort.select_modalities(list(data["modalities"]))
     return audit_config(data, cohort.modality_names, source=args.config or "options",
-                        n_patients=cohort.n_patients, covariates=clinical_reads_covariates(cohort)), cohort
+                        n_patients=cohort.n_patients, covariates=clinical_reads_covariates(cohort),
+                        feature_names=cohort.feature_names, widths=cohort.widths()), cohort
 
 
 def run_and_print(args: argparse.Namespace, config, cohort) -> int:  # type: ignore[no-untyped-def]
@@ -85,11 +94,14 @@ def run_and_print(args: argparse.Namespace, config, cohort) -> int:  # type: ign
 
     from ..audit import run_audit
     from ..report import format_summary
+    from ..report.groups import format_groups
 
     started = time.perf_counter()
     results = run_audit(config, args.out, cohort=cohort, jobs=args.jobs, executor=args.executor,
                         address=args.address)
     print(format_summary(results))
+    if format_groups(results):
+        print("\n" + format_groups(results))
     print(f"\nreport: {Path(args.out) / 'report.html'}   results: {Path(args.out) / 'results.json'}   "
           f"({time.perf_counter() - started:.0f} s)")
     return 0

@@ -9,7 +9,9 @@ directory unless ``--out`` names another. An audit's run directory already
 holds each unit's explanation, which the audit reads back when it resumes:
 there ``--out`` is required, so the audit's files are never overwritten.
 Units with a single modality (unimodal baselines) have no cross-modal
-interaction and are listed as skipped.
+interaction and are listed as skipped. With ``--groups FILE`` the players are
+the feature groups (and each modality's ungrouped columns, ``<modality>:rest``)
+instead of the modalities, and each unit's summary lists its ``top_pairs``.
 """
 
 from __future__ import annotations
@@ -40,6 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"bootstrap replicates over patients for the CIs (default {d.bootstrap}; 0 for none)")
     p.add_argument("--seed", type=int, default=0, help="seed of background draws and bootstrap (default 0)")
     p.add_argument("--batch-size", type=int, default=4096, help="model rows per forward pass (default 4096)")
+    p.add_argument("--groups", metavar="FILE",
+                   help="players are these feature groups instead of the modalities: a TOML ([groups]) or .gmt "
+                        "file, or builtin:tcga-genes=GENE,... (intersurv.interactions.groups)")
     p.set_defaults(func=_explain)
 
 
@@ -49,6 +54,7 @@ def _explain(args: argparse.Namespace) -> int:
 
     from ..errors import IntersurvError
     from ..interactions import explain
+    from ..interactions.groups import read_groups, resolve_players
     from ..interactions.settings import ExplainSettings
     from ..interactions.table import FILE_NAME, write_interactions
     from ..io.atomic import write_json_atomic
@@ -61,15 +67,17 @@ def _explain(args: argparse.Namespace) -> int:
     if run.config.unit_step is not None and out.resolve() == run.path.resolve():
         raise IntersurvError(f"{run.path}: a run with a per-unit step ({run.config.unit_step}) whose units hold "
                              f"their own {FILE_NAME}; give --out DIR to write this explanation elsewhere")
-    settings = ExplainSettings(masker=args.masker, output=args.output, aggregation=args.aggregation,
-                               background=args.background, bootstrap=args.bootstrap)
     units = run.finished_units()
     if not units:
         raise IntersurvError(f"{run.path}: no finished units to explain")
     cohort = run.load_cohort()
-    settings.check_modalities(len(cohort.modality_names))
+    groups = read_groups(args.groups, cohort.feature_names) if args.groups else None
+    settings = ExplainSettings(masker=args.masker, output=args.output, aggregation=args.aggregation,
+                               background=args.background, bootstrap=args.bootstrap, groups=groups)
+    players = resolve_players(groups, cohort.feature_names, cohort.widths(), source=args.groups or "modalities")
+    settings.check_modalities(len(players))
     summary: dict = {key: getattr(settings, key) for key in ("masker", "output", "aggregation", "background",
-                                                              "bootstrap")}
+                                                              "bootstrap", "groups")}
     summary.update(seed=args.seed, units={}, skipped={})
     for unit in units:
         model = unit.load_model()
@@ -79,11 +87,13 @@ def _explain(args: argparse.Namespace) -> int:
         pos = positions(cohort.ids, unit.split["test"], what=f"{unit.path / 'split.json'}: test patient")
         e = explain(model, cohort.subset(pos), masker=settings.masker, output=settings.output,
                     aggregation=settings.aggregation, background=settings.background,
-                    bootstrap=settings.bootstrap, seed=args.seed, batch_size=args.batch_size)
+                    bootstrap=settings.bootstrap, seed=args.seed, batch_size=args.batch_size, groups=groups)
         unit_out = out / unit.path.relative_to(run.path)
         unit_out.mkdir(parents=True, exist_ok=True)
         write_interactions(unit_out / FILE_NAME, e)
         summary["units"][unit.name] = {"arch": unit.arch, "seed": unit.seed, "fold": unit.fold, **e.summary()}
+        if groups is not None:
+            summary["units"][unit.name]["top_pairs"] = e.top_pairs()
         shares = ", ".join(f"{m} {100 * v:.1f} %" for m, v in e.shares().items())
         print(f"{unit.name:<32} InterSHAP {100 * e.score():5.1f} %  ({shares})")
     for name, why in summary["skipped"].items():

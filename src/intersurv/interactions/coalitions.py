@@ -1,16 +1,19 @@
-"""Coalitions of modalities and the batched evaluation of the coalition game.
+"""Coalitions of players and the batched evaluation of the coalition game.
 
-**Bit order.** With modalities ``m_0, ..., m_{M-1}`` (in the explanation's
-order), coalition number ``c`` in ``0 .. 2^M - 1`` is the set of modalities
+A player is a modality by default, or a named group of columns (:mod:`.players`);
+"modality" below stands for "player" throughout.
+
+**Bit order.** With players ``m_0, ..., m_{M-1}`` (in the explanation's
+order), coalition number ``c`` in ``0 .. 2^M - 1`` is the set of players
 ``m_i`` whose bit ``1 << i`` is set in ``c``: ``c = 0`` is the empty
-coalition, ``c = 2^M - 1`` all modalities; for M = 2, the coalitions are
+coalition, ``c = 2^M - 1`` all players; for M = 2, the coalitions are
 ``[{}, {m_0}, {m_1}, {m_0, m_1}]``. Every ``(N, 2^M)`` array of coalition
 values in intersurv uses this order.
 
-**The game.** ``v_a(S) = mean_k g(f(x_a^S, z_{a,k}^{-S}))``: the modalities in S
-keep patient a's values, the others take the masker's background rows
-``z_{a,k}`` (see :mod:`.maskers`), f is the model (log-risk) and g the output
-scale (see :mod:`.outputs`).
+**The game.** ``v_a(S) = mean_k g(f(x_a^S, z_{a,k}^{-S}))``: the columns of the
+players in S keep patient a's values, the others take the masker's background
+rows ``z_{a,k}`` column by column (see :mod:`.maskers`), f is the model
+(log-risk) and g the output scale (see :mod:`.outputs`).
 
 **Cost.** A coalition is evaluated on batches of at most ``batch_size`` model
 rows (``patient x background`` pairs; at least one patient per batch), so
@@ -32,11 +35,12 @@ import numpy as np
 
 from ..errors import IntersurvError
 from .maskers import Background
+from .players import Player, column_masks, modality_players
 
 Model = Callable[[dict[str, np.ndarray]], np.ndarray]
 Transform = Callable[[np.ndarray], np.ndarray]
 
-#: The largest number of modalities explained exactly (2^12 = 4096 coalitions).
+#: The largest number of players (modalities or groups) explained exactly (2^12 = 4096 coalitions).
 MAX_MODALITIES = 12
 
 
@@ -86,29 +90,68 @@ def _call(model: Model, rows: dict[str, np.ndarray], transform: Transform, coali
     return g.reshape(n, -1)
 
 
+def _kept_columns(c: int, masks: list[dict[str, np.ndarray]], widths: dict[str, int]) -> dict[str, np.ndarray | bool]:
+    """Per modality, which columns coalition ``c`` keeps: True (all), False (none) or a boolean mask."""
+    keep: dict[str, np.ndarray] = {m: np.zeros(d, dtype=bool) for m, d in widths.items()}
+    for i, player in enumerate(masks):
+        if c >> i & 1:
+            for m, mask in player.items():
+                keep[m] |= mask
+    return {m: bool(k.all()) if k.all() or not k.any() else k for m, k in keep.items()}
+
+
+def _mixed(x: np.ndarray, keep: np.ndarray, background: Background, m: str, idx: np.ndarray,
+           lacking: bool) -> np.ndarray:
+    """``(b K, d)`` rows of a partly kept modality: the patients' values ``x`` ``(b, d)`` in the ``keep``
+    columns, each patient's K background rows (``idx``, ``(b K,)``) elsewhere; with ``lacking``, a
+    patient's NaN (a modality the patient lacks) takes the background value too."""
+    b, d = x.shape
+    k = background.n_per_patient
+    patient = x[:, None, :]
+    bg = (background.values[m][background.index[0]][None] if background.shared
+          else background.values[m][idx].reshape(b, k, d))
+    kept = keep & ~np.isnan(patient) if lacking else keep
+    return np.where(kept, patient, bg).reshape(b * k, d)
+
+
 def evaluate_coalitions(
     model: Model,
     X: dict[str, np.ndarray],
     background: Background,
     transform: Transform,
     *,
+    players: list[Player] | None = None,
     batch_size: int = 4096,
 ) -> np.ndarray:
-    """All coalition values ``v_a(S)``: a float64 array ``(N, 2^M, J)``.
+    """All coalition values ``v_a(S)``: a float64 array ``(N, 2^P, J)``.
 
-    ``X`` maps the M modality names, in order, to ``(N, d_m)`` arrays;
-    ``transform`` maps ``(n,)`` log-risks to ``(n, J)`` outputs (J output scales
-    evaluated from the same forward passes, e.g. survival at J times). Each
-    value is the mean over the patient's K background rows of the transformed
-    model output (see the module docstring for the bit order and the cost).
+    ``X`` maps the modality names, in order, to ``(N, d_m)`` arrays;
+    ``players`` are the P players (:mod:`.players`; default one per modality,
+    in the order of ``X``); ``transform`` maps ``(n,)`` log-risks to ``(n, J)``
+    outputs (J output scales evaluated from the same forward passes, e.g.
+    survival at J times). Each value is the mean over the patient's K
+    background rows of the transformed model output (see the module docstring
+    for the bit order and the cost). A coalition keeps the columns of its
+    players and takes every other column from the background row, column by
+    column; a modality whose columns are all kept (all masked) is passed as
+    the patient's (the background's) rows, so the default players evaluate
+    exactly the arrays of the modality game. A patient who lacks a modality
+    (an all-NaN row, see :attr:`intersurv.cohort.Cohort.missing`) gets the
+    background's values in the kept columns of a partly kept modality (a
+    partly NaN row is not an input the model knows; under the mean masker and
+    a model imputing the training mean this is what keeping the whole
+    modality gives).
     """
     if batch_size < 1:
         raise IntersurvError(f"batch_size must be >= 1, got {batch_size}")
     modalities = list(X)
-    n_mod = len(modalities)
+    widths = {m: X[m].shape[1] for m in modalities}
+    players = players if players is not None else modality_players(widths)
+    names = [p.name for p in players]
+    masks = column_masks(players, widths)
+    n_players = len(players)
     n = len(X[modalities[0]])
-    members = coalition_members(n_mod)
-    full = 2**n_mod - 1
+    full = 2**n_players - 1
     k = background.n_per_patient
     per_batch = max(1, batch_size // k)
     out: np.ndarray | None = None
@@ -116,12 +159,17 @@ def evaluate_coalitions(
     def store(c: int, rows: slice | np.ndarray, values: np.ndarray) -> None:
         nonlocal out
         if out is None:
-            out = np.empty((n, 2**n_mod, values.shape[-1]), dtype=np.float64)
+            out = np.empty((n, 2**n_players, values.shape[-1]), dtype=np.float64)
         out[rows, c] = values
 
+    lacking = {m: bool(np.isnan(X[m]).any()) for m in modalities}
+
+    def patient_rows(m: str, sl: slice) -> np.ndarray:
+        return np.repeat(X[m][sl], k, axis=0) if k > 1 else X[m][sl]
+
     with _no_grad():
-        for c in range(2**n_mod):
-            label = coalition_label(c, modalities)
+        for c in range(2**n_players):
+            label = coalition_label(c, names)
             if c == full:
                 for start in range(0, n, batch_size):
                     sl = slice(start, min(start + batch_size, n))
@@ -132,16 +180,19 @@ def evaluate_coalitions(
                 rows = {m: background.values[m][idx] for m in modalities}
                 store(c, slice(None), _call(model, rows, transform, label).mean(axis=0))
                 continue
-            keep = members[c]
+            keep = _kept_columns(c, masks, widths)
             for start in range(0, n, per_batch):
                 sl = slice(start, min(start + per_batch, n))
                 b = sl.stop - sl.start
                 idx = background.index[sl].reshape(-1)
-                rows = {
-                    m: (np.repeat(X[m][sl], k, axis=0) if k > 1 else X[m][sl]) if keep[i]
-                    else background.values[m][idx]
-                    for i, m in enumerate(modalities)
-                }
+                rows = {}
+                for m in modalities:
+                    if keep[m] is True:
+                        rows[m] = patient_rows(m, sl)
+                    elif keep[m] is False:
+                        rows[m] = background.values[m][idx]
+                    else:
+                        rows[m] = _mixed(X[m][sl], keep[m], background, m, idx, lacking[m])
                 g = _call(model, rows, transform, label)
                 store(c, sl, g.reshape(b, k, -1).mean(axis=1))
     assert out is not None

@@ -11,11 +11,12 @@ aggregated (:mod:`.aggregation`). Defaults and checks of the settings:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 from .coalitions import Model, evaluate_coalitions
 from .explanation import Explanation
 from .game import ArraysOrCohort, prepare_game
+from .groups import Grouping
 from .outputs import make_transform, parse_output
 from .settings import DEFAULT_EXPLAIN, ExplainSettings
 
@@ -36,6 +37,8 @@ def explain(
     batch_size: int = 4096,
     time: Any = None,
     event: Any = None,
+    groups: Grouping | None = None,
+    feature_names: Mapping[str, list[str]] | None = None,
 ) -> Explanation:
     """Exact InterSHAP of ``model`` on the patients ``X``.
 
@@ -72,17 +75,26 @@ def explain(
     time, event:
         follow-up and event indicators for the cost of additivity (taken from
         ``X`` when it is a Cohort).
+    groups:
+        feature groups as players, ``{name: ["modality:column", ...]}``
+        (:mod:`.groups`); the columns of a modality in no group form the
+        player ``<modality>:rest``. None (default): one player per modality.
+        The explanation's ``modalities`` are then the player names.
+    feature_names:
+        the column names ``groups`` refers to (default: the Cohort's; else
+        the column indices ``0, 1, ...``).
     """
     settings = ExplainSettings(masker=masker, output=output, aggregation=aggregation, background=background,
                                bootstrap=bootstrap)
     scale = parse_output(output)
     transform = make_transform(model, scale)
     game = prepare_game(model, X, reference=reference, masker=masker, background=background, seed=seed,
-                        time=time, event=event)
-    settings.check_modalities(len(game.modalities))
-    values = evaluate_coalitions(model, game.X, game.background, transform, batch_size=batch_size)
+                        time=time, event=event, groups=groups, feature_names=feature_names)
+    settings.check_modalities(len(game.players))
+    values = evaluate_coalitions(model, game.X, game.background, transform, players=game.players,
+                                 batch_size=batch_size)
     return Explanation(
-        values[:, :, 0], game.modalities, masker=masker, output=scale.name, aggregation=aggregation,
+        values[:, :, 0], game.player_names, masker=masker, output=scale.name, aggregation=aggregation,
         background=game.background.n_per_patient, seed=seed, bootstrap=bootstrap,
         ids=game.ids, time=game.time, event=game.event,
     )

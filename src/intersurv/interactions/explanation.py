@@ -31,7 +31,10 @@ class Explanation:
         ``(N, 2^M)`` values ``v_a(S)`` on the output scale, coalition bit order
         of :mod:`.coalitions` (column c holds modality i iff bit ``1 << i`` of c is set).
     modalities:
-        the M modality names, in bit order.
+        the M player names, in bit order: the modalities by default, the
+        feature groups (and ``<modality>:rest``) of an explanation with
+        ``groups`` (:mod:`.players`); everything below reads "player" for
+        "modality" then.
     masker, output, aggregation, background, seed, bootstrap:
         how the values were made and the defaults of :meth:`score`,
         :meth:`shares` and :meth:`bootstrap_ci` (``background`` is the number
@@ -90,6 +93,11 @@ class Explanation:
         self.matrix = dec.intershap_matrix(self.mobius)
 
     @property
+    def players(self) -> list[str]:
+        """The players' names (the modalities unless the explanation has feature groups)."""
+        return self.modalities
+
+    @property
     def n_patients(self) -> int:
         return len(self.coalition_values)
 
@@ -110,6 +118,45 @@ class Explanation:
         """Modality shares (``Phi_ii / Behaviour``) and ``"interaction"``; they add up to 1."""
         s = self._shares_array(aggregation)
         return {**{m: float(v) for m, v in zip(self.modalities, s)}, "interaction": float(s[-1])}
+
+    def share_matrix(self, weights: np.ndarray | None = None) -> np.ndarray:
+        """``(M, M)`` shares ``Phi_ij / sum_kl Phi_kl`` with ``Phi_ij = mean_a |phi_ij^a|`` (the ``abs``
+        aggregation entry by entry: the diagonal holds the modality shares, the off-diagonal entries add
+        up to the ``abs`` InterSHAP); ``(B, M, M)`` with bootstrap ``weights`` ``(B, N)``."""
+        n, m = self.n_patients, len(self.modalities)
+        w = np.ones((1, n)) if weights is None else weights
+        phi = (w @ np.abs(self.matrix).reshape(n, m * m) / w.sum(axis=1, keepdims=True)).reshape(-1, m, m)
+        total = phi.sum(axis=(1, 2))[:, None, None]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = np.where(total > 0, phi / np.where(total > 0, total, 1.0), np.nan)
+        return out[0] if weights is None else out
+
+    def top_pairs(self, k: int = 10, *, n_boot: int | None = None, level: float = 0.95,
+                  seed: int | None = None) -> list[dict[str, Any]]:
+        """The ``k`` pairs with the largest interaction share ``S_ij + S_ji`` (:meth:`share_matrix`),
+        largest first: ``{"pair": [a, b], "share", "ci", "mean_abs", "mean"}`` with ``mean_abs`` =
+        mean over patients of ``|phi_ij + phi_ji|`` and ``mean`` its signed mean (output scale), ``ci``
+        the percentile bootstrap interval over patients of the share (``n_boot`` replicates, default the
+        explanation's ``bootstrap``; no interval when 0)."""
+        m = len(self.modalities)
+        s = self.share_matrix()
+        i, j = np.triu_indices(m, 1)
+        pair_share = s[i, j] + s[j, i]
+        order = np.argsort(-np.nan_to_num(pair_share, nan=-1.0), kind="stable")[:k]
+        n_boot = self.bootstrap if n_boot is None else n_boot
+        ci = None
+        if n_boot:
+            rng = np.random.default_rng(self.seed if seed is None else seed)
+            n = self.n_patients
+            weights = np.zeros((n_boot, n))
+            np.add.at(weights, (np.arange(n_boot)[:, None], rng.integers(n, size=(n_boot, n))), 1.0)
+            sb = self.share_matrix(weights)
+            ci = np.nanquantile(sb[:, i, j] + sb[:, j, i], [(1 - level) / 2, (1 + level) / 2], axis=0)
+        pair = self.matrix[:, i, j] + self.matrix[:, j, i]
+        return [{"pair": [self.modalities[i[p]], self.modalities[j[p]]], "share": float(pair_share[p]),
+                 "ci": None if ci is None else [float(ci[0, p]), float(ci[1, p])],
+                 "mean_abs": float(np.abs(pair[:, p]).mean()), "mean": float(pair[:, p].mean())}
+                for p in order]
 
     def local_scores(self, aggregation: str | None = None) -> np.ndarray:
         """Per-patient interaction share ``(N,)`` (NaN where the patient's matrix is all 0).

@@ -1,7 +1,8 @@
 """The validated inputs of a coalition game: :func:`prepare_game` -> :class:`Game`.
 
 The patients to explain (arrays in the model's modality order, checked for
-shape and finiteness), their optional ids, times and events, and the masker's
+shape and finiteness), the players (one per modality, or the feature groups
+of :mod:`.groups`), their optional ids, times and events, and the masker's
 :class:`~.maskers.Background` built from the reference set.
 """
 
@@ -15,24 +16,31 @@ import numpy as np
 from ..cohort import Cohort
 from ..errors import IntersurvError
 from .coalitions import MAX_MODALITIES, Model
+from .groups import Grouping, resolve_players
 from .maskers import Background, make_background
+from .players import Player
 
 ArraysOrCohort = Mapping[str, np.ndarray] | Cohort
 
 
 @dataclass(frozen=True)
 class Game:
-    """The validated inputs of a coalition game: arrays in modality order and the masker."""
+    """The validated inputs of a coalition game: arrays in modality order, the players and the masker."""
 
     X: dict[str, np.ndarray]
     background: Background
     ids: np.ndarray | None
     time: np.ndarray | None
     event: np.ndarray | None
+    players: list[Player]
 
     @property
     def modalities(self) -> list[str]:
         return list(self.X)
+
+    @property
+    def player_names(self) -> list[str]:
+        return [p.name for p in self.players]
 
 
 def _arrays(what: str, data: Mapping[str, np.ndarray], modalities: list[str]) -> dict[str, np.ndarray]:
@@ -75,16 +83,23 @@ def prepare_game(
     seed: int,
     time: Any = None,
     event: Any = None,
+    groups: Grouping | None = None,
+    feature_names: Mapping[str, list[str]] | None = None,
 ) -> Game:
-    """Validate the inputs of :func:`explain` and build the masker's background."""
+    """Validate the inputs of :func:`explain`, resolve the players and build the masker's background.
+
+    ``groups`` (:mod:`.groups`; None: one player per modality) names columns by ``feature_names``
+    (default: the Cohort's, else column indices).
+    """
     ids = None
     if isinstance(X, Cohort):
         ids = X.ids
         time = X.time if time is None else time
         event = X.event if event is None else event
+        feature_names = X.feature_names if feature_names is None else feature_names
         X = X.X
     modalities = [str(m) for m in getattr(model, "modalities", None) or list(X)]
-    if not 2 <= len(modalities) <= MAX_MODALITIES:
+    if groups is None and not 2 <= len(modalities) <= MAX_MODALITIES:
         raise IntersurvError(f"interaction needs 2 to {MAX_MODALITIES} modalities; "
                              f"got {len(modalities)} ({', '.join(modalities)})")
     Xd = _arrays("X", X, modalities)
@@ -106,7 +121,8 @@ def prepare_game(
     time_arr, event_arr = _outcome_array("time", time, n), _outcome_array("event", event, n)
     if event_arr is not None and not np.isin(event_arr, (0.0, 1.0)).all():
         raise IntersurvError("event must be 0 or 1 for every patient")
+    players = resolve_players(groups, feature_names or {}, {m: x.shape[1] for m, x in Xd.items()})
     bg = make_background(masker, ref, Xd, k=background, rng=np.random.default_rng(seed))
-    return Game(Xd, bg, ids, time_arr, event_arr)
+    return Game(Xd, bg, ids, time_arr, event_arr, players)
 
 

@@ -14,7 +14,12 @@ run directory is written).
 * ``bootstrap``: resamples of the explained patients for the CIs (0: none);
 * ``time_points``: the grid of the audit's interaction-over-time curve (0: none);
 * ``null_refits``: refits per audit unit on outcomes without interaction
-  (:mod:`intersurv.audit.additive_null`; 0: off).
+  (:mod:`intersurv.audit.additive_null`; 0: off);
+* ``groups``: feature groups explained as players besides the modalities,
+  ``{name: ["modality:column", ...]}`` as read by
+  :func:`~.groups.read_groups` from ``--groups FILE`` (None: none);
+* ``group_test``: two players of ``groups`` whose interaction the cohort-level
+  additivity test checks (None: none).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from typing import Any
 
 from ..errors import IntersurvError
 from .aggregation import AGGREGATIONS, check_aggregation
+from .groups import Grouping, check_grouping
 from .maskers import MASKERS
 from .outputs import parse_output
 
@@ -44,6 +50,8 @@ class ExplainSettings:
     bootstrap: int = 200
     time_points: int = 9
     null_refits: int = 0
+    groups: Grouping | None = None
+    group_test: list[str] | None = None
 
     def __post_init__(self) -> None:
         if self.masker not in MASKERS:
@@ -59,6 +67,14 @@ class ExplainSettings:
         if self.masker == "marginal" and self.background < 1:
             raise IntersurvError(f"background must be >= 1 reference patients for the marginal masker, "
                                  f"not {self.background}")
+        if self.groups is not None:
+            object.__setattr__(self, "groups", check_grouping(self.groups, "groups"))
+        if self.group_test is not None:
+            test = self.group_test
+            if (self.groups is None or not isinstance(test, (list, tuple)) or len(test) != 2
+                    or len(set(test)) != 2 or not all(isinstance(g, str) for g in test)):
+                raise IntersurvError(f"group_test must name two different players of groups, not {test!r}")
+            object.__setattr__(self, "group_test", [str(g) for g in test])
 
     def check_modalities(self, n_modalities: int) -> "ExplainSettings":
         """``self``, once checked against a cohort of ``n_modalities`` (swift2026 needs exactly 2)."""

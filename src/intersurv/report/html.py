@@ -18,6 +18,7 @@ from .answer import answer_html
 from .comparisons import comparisons_html, verdict_html
 from .plots import PLOTS
 from .definitions import definitions_html
+from .groups import groups_html
 from .tables import fmt, key_value_html, main_table_html, null_table_html, prognostic_table_html, truth_html
 
 TOP_PATIENTS = 10
@@ -124,6 +125,7 @@ def render_html(results: Mapping[str, Any], patients: pd.DataFrame | None, image
         _truth(results),
         "<h2>Figures</h2>",
         _figures(images),
+        groups_html(results),
         "<h2>Is interaction prognostic?</h2>",
         _prognostic(results),
         "<h2>Patients with the strongest interaction</h2>",

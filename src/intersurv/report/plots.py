@@ -172,6 +172,8 @@ def plot_time_curves(results: Mapping[str, Any]) -> Figure | None:
     return fig
 
 
+from .groups import plot_group_matrix  # noqa: E402 (it uses this module's helpers)
+
 PLOTS: dict[str, tuple[str, Callable[..., Figure | None], bool]] = {
     # file stem: (caption, function, whether it takes the patients table)
     "cindex_vs_intershap": ("C-index vs InterSHAP", plot_cindex_vs_intershap, False),
@@ -179,6 +181,7 @@ PLOTS: dict[str, tuple[str, Callable[..., Figure | None], bool]] = {
     "interaction_distribution": ("Per-patient interaction", plot_interaction_distribution, True),
     "km_by_interaction": ("Kaplan-Meier by interaction group", plot_km_by_interaction, False),
     "time_curves": ("Time-dependent interaction", plot_time_curves, False),
+    "group_matrix": ("Feature-group interaction matrix", plot_group_matrix, False),
 }
 
 
