@@ -15,6 +15,7 @@ import intersurv
 from intersurv import Cohort
 from intersurv.errors import IntersurvError
 from intersurv.training import FittedModel, fit, fitted
+from intersurv.training.settings import DEFAULT_TRAIN
 
 ALL = ["unimodal:a", "early", "late", "cross_attention", "bilinear", "gated", "kronecker"]
 FAST = {"max_epochs": 3, "hidden": 8}
@@ -170,12 +171,13 @@ def test_narrow_early_fusion_stops_by_patience_under_the_default_cap() -> None:
     c = Cohort(ids=[f"P{i:03d}" for i in range(n)], time=np.minimum(t_event, t_cens) + 1e-3,
                event=(t_event <= t_cens).astype(int), modalities={"a": a, "b": b}, name="narrow")
     model = fit(c, "early", seed=1)  # the default settings
-    cap, patience = intersurv.training.settings.DEFAULT_TRAIN.max_epochs, model.settings["patience"]
+    cap, patience = DEFAULT_TRAIN.max_epochs, model.settings["patience"]
     assert model.settings["max_epochs"] == cap
     # the validation loss still improves after epoch 200 (the old cap, which cut this fit short) ...
     assert min(model.history["val"][200:]) < min(model.history["val"][:200])
     # ... and training ends by patience, well before the cap
     assert model.best_epoch < cap and len(model.history["val"]) == model.best_epoch + patience
+
 
 def test_predict_survival_uses_training_baseline(cohort: Cohort, late_model: FittedModel) -> None:
     times = np.quantile(cohort.time, [0.1, 0.5, 0.9])

@@ -14,9 +14,10 @@ reported before a run directory is written.
   ``lr`` per weight, so the epochs a network needs grow as its input narrows: best
   epoch 2-26 on glioma-sim's 3,048 raw features, up to 710 on its 5 + 5 principal
   components (``reduce="auto"``), up to 335 on TCGA-GBMLGG's cnv, mut and covariates
-  (30, 16, 3 features). At the former cap of 200, 14 % of those fits stopped at the
-  cap; at 1000 none (``validation/convergence.py``, ``docs/validation.md``). A fit
-  that stops by patience before the cap is the same whatever the cap;
+  (30, 16, 3 features). At the former cap of 200, 27 of 280 fits on glioma-sim and
+  the three TCGA tables stopped at the cap; at 1000 none (``validation/convergence.py``,
+  ``docs/validation.md``). A fit that stops by patience before the cap is the same
+  whatever the cap;
 * ``batch_size``: patients per step, ``None`` for the whole training part (else >= 2);
 * ``ties``: ``efron`` or ``breslow`` (the Cox partial likelihood's handling of tied times);
 * ``reduce``: ``"none"``, ``"auto"`` or a number of principal components
