@@ -60,17 +60,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_audit)
 
 
-def resolve_audit(args: argparse.Namespace, base: dict | None = None):  # type: ignore[no-untyped-def]
-    """The audit's ExperimentConfig and cohort from defaults, ``base``, --config and the options."""
-    from ..audit.config import audit_config
-    from .train import load_options_cohort, resolve_options
+def audit_options(args: argparse.Namespace, base: dict | None = None,
+                  required: tuple[str, ...] = ("cohort",)) -> dict:
+    """The audit's config dict (TOML-shaped) from ``base``, --config and the options."""
+    from .train import resolve_options
 
-    data = resolve_options(args, base, default_seeds=None, required=("cohort",))
+    data = resolve_options(args, base, default_seeds=None, required=required)
     explain = dict(data.get("explain", {}))
     for key in ("masker", "output", "aggregation", "null_refits"):
         if getattr(args, key, None) is not None:
             explain[key] = getattr(args, key)
     data["explain"] = explain
+    return data
+
+
+def resolve_audit(args: argparse.Namespace, base: dict | None = None):  # type: ignore[no-untyped-def]
+    """The audit's ExperimentConfig and cohort from defaults, ``base``, --config and the options."""
+    from ..audit.config import audit_config
+    from .train import load_options_cohort
+
+    data = audit_options(args, base)
     cohort = load_options_cohort(data, args.out)
     if data.get("modalities"):
         cohort = cohort.select_modalities(list(data["modalities"]))
