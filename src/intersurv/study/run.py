@@ -45,7 +45,7 @@ def run_study(cohorts: Sequence[StudyCohort], data: dict[str, Any], out: str | P
     seen: dict[str, str] = {}
     for spec in cohorts:
         cohort, config_cohort = spec.load()
-        name = spec.name or (Path(config_cohort).name if Path(config_cohort).is_dir() else cohort.name)
+        name = spec.name or (Path(config_cohort).name if config_cohort and Path(config_cohort).is_dir() else cohort.name)
         folder = dir_name(name)
         if folder in seen:
             raise IntersurvError(f"cohorts {seen[folder]!r} and {spec.source!r} both have the name {name!r}; "
