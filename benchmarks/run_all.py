@@ -26,7 +26,10 @@ Sections (issue 9):
 7. the study-sized protocol, 575 patients at wsi 2,048 + rna 12,778
    features, every architecture, 5 seeds x 5 folds, the audit's default
    answers: wall time and peak memory (``benchmarks/study_protocol.py``; about
-   15 minutes on 2 cores; skip with ``--skip-study``).
+   15 minutes on 2 cores; skip with ``--skip-study``);
+8. ``intersurv study``: a two-cohort study against the sum of the two audits
+   run alone (``benchmarks/study.py``; about 5 minutes on 2 cores; skip with
+   ``--skip-cohorts``; the three-TCGA-table study with ``--tcga DIR``).
 
 The loop of (1a) costs ``N 2^M`` passes; it (and shapiq) is timed on the first
 115 patients and scaled to N (the passes are independent and
@@ -338,6 +341,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--skip-demo", action="store_true", help="do not run `intersurv demo`")
     p.add_argument("--skip-batched", action="store_true", help="do not run section 6 (batched training)")
     p.add_argument("--skip-study", action="store_true", help="do not run section 7, the study-sized protocol (long)")
+    p.add_argument("--skip-cohorts", action="store_true", help="do not run section 8, the multi-cohort study")
+    p.add_argument("--tcga", help="directory of the three TCGA tables: section 8 also times a study of them")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     full = dict(n=575, n_marginal=115, k=100, width=4096, hidden=(2048, 200), repeats=5,
@@ -412,6 +417,10 @@ def main(argv: list[str] | None = None) -> int:
         from study_protocol import study_section
 
         section("7. The study-sized protocol", study_section(args.quick))
+    if not args.skip_cohorts:
+        from study import cohorts_section
+
+        section("8. A study over several cohorts", cohorts_section(args.quick, args.tcga))
     parts.append(f"Total benchmark time: {time.perf_counter() - started:.0f} s.\n")
     write_text_atomic(args.out, "\n\n".join(parts))
     print(f"\nwrote {args.out}")
