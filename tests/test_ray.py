@@ -14,25 +14,14 @@ from typing import Any
 
 import pytest
 
-import intersurv
 from intersurv.cli import main
 from intersurv.errors import IntersurvError
 from intersurv.training.executors import RayExecutor
 
+from test_study import CONFIG, SRC  # the tiny audit configuration; this checkout's src
+
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'intersurv[ray]')")
 
-CONFIG = """
-[train]
-max_epochs = 4
-patience = 2
-[explain]
-bootstrap = 10
-time_points = 3
-[prognostic]
-bootstrap = 5
-permutations = 5
-"""
-SRC = str(Path(intersurv.__file__).resolve().parents[1])
 
 
 def audit_args(tmp: Path, out: Path) -> list[str]:

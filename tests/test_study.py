@@ -23,6 +23,7 @@ from intersurv.report.study import render_study_html
 from intersurv.study.cohorts import cohorts_from_toml
 from intersurv.study.summary import study_summary
 
+#: A tiny audit configuration (few epochs, few resamples), also used by test_ray.
 CONFIG = """
 [train]
 max_epochs = 4

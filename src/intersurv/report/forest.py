@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import html
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 import numpy as np
 from matplotlib.figure import Figure
