@@ -98,7 +98,8 @@ def _pool(rows: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
                                                           if left_out else "")
         return {"skipped": why, "cohorts": [n for n, _ in usable], "left_out": left_out}
     pooled = random_effects([e["delta_c"] for _, e in usable], [e["se"] ** 2 for _, e in usable])
-    return {**pooled, "cohorts": [n for n, _ in usable], "left_out": left_out}
+    return {**pooled, "cohorts": [n for n, _ in usable], "left_out": left_out,
+            "min_df": min(int(e["df"]) for _, e in usable)}
 
 
 def study_summary(cohorts: Mapping[str, tuple[str, Mapping[str, Any]]]) -> dict[str, Any]:
