@@ -98,17 +98,18 @@ def _cohort_table(study: Mapping[str, Any]) -> str:
 
 def _pooled_table(study: Mapping[str, Any]) -> str:
     header = ["reference", "architecture", "cohorts", "pooled \u0394C [95 % CI]", "p", "\u03c4\u00b2", "Q (df, p)",
-              "I\u00b2"]
+              "I\u00b2", "smallest cohort df"]
     rows = []
     for ref, by_arch in (study.get("pooled") or {}).items():
         for arch, p in by_arch.items():
             if "estimate" not in p:
                 rows.append([REF_NAMES.get(ref, ref), arch, ", ".join(p.get("cohorts") or []) or DASH,
-                             f"not pooled: {p.get('skipped')}", DASH, DASH, DASH, DASH])
+                             f"not pooled: {p.get('skipped')}", DASH, DASH, DASH, DASH, DASH])
                 continue
             rows.append([REF_NAMES.get(ref, ref), arch, ", ".join(p["cohorts"]), fmt_delta(p["estimate"], p["ci"]),
                          fmt_p(p["p_value"]), f"{p['tau2']:.2e}",
-                         f"{p['q']:.2f} ({p['q_df']}, {fmt_p(p['q_p_value'])})", fmt_pct(p["i2"], 0)])
+                         f"{p['q']:.2f} ({p['q_df']}, {fmt_p(p['q_p_value'])})", fmt_pct(p["i2"], 0),
+                         str(p.get("min_df", DASH))])
     return _html_table(header, rows, "pooled")
 
 
