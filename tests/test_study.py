@@ -113,6 +113,18 @@ def test_layout_and_combined_answer(serial: tuple[Path, dict[str, Any]]) -> None
     assert "Combined answer" in html and "DerSimonian-Laird" in html and "Holm" in html
 
 
+def test_report_rebuilds_the_study_from_the_cohorts(serial: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
+    import shutil
+
+    copy = shutil.copytree(serial[0], tmp_path / "study")
+    (copy / "study.html").unlink()
+    assert main(["report", str(copy)]) == 0
+    assert (copy / "study.html").is_file()
+    study = json.loads((copy / "study.json").read_text())
+    study.pop("created")
+    assert study == serial[1]["study"]
+
+
 def test_killed_study_resumes_without_retraining(serial: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
     out = tmp_path / "out"
     args = study_args(tmp_path, out)

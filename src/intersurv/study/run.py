@@ -16,6 +16,7 @@ run alone.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,8 +36,6 @@ def run_study(cohorts: Sequence[StudyCohort], data: dict[str, Any], out: str | P
     from ..audit.config import audit_config
     from ..audit.run import AuditJob, run_audits
     from ..io.outdir import refuse_inside_cohort
-    from ..report.study import build_study_report
-    from .summary import study_summary
 
     if not cohorts:
         raise IntersurvError("a study needs at least one cohort (--cohorts or 'cohorts' in --config)")
@@ -61,7 +60,31 @@ def run_study(cohorts: Sequence[StudyCohort], data: dict[str, Any], out: str | P
         audits.append(AuditJob(config, run_dir, cohort, label=name))
     log.info("study of %d cohorts: %s", len(audits), ", ".join(a.label for a in audits))
     results = run_audits(audits, jobs=jobs, executor=executor, address=address)
-    study = study_summary({a.label: (str(a.out.relative_to(out)), r) for a, r in zip(audits, results)})
+    return write_study(out, {a.label: (str(a.out.relative_to(out)), r) for a, r in zip(audits, results)})
+
+
+def write_study(out: Path, cohorts: dict[str, tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    """Write ``study.json`` (:func:`intersurv.study.summary.study_summary` of ``{name: (run_dir, results)}``)
+    and the study report into ``out``; return the study dict."""
+    from ..report.study import build_study_report
+    from .summary import study_summary
+
+    study = study_summary(cohorts)
     write_json_atomic(out / "study.json", study)
     build_study_report(out)
     return study
+
+
+def rebuild_study(out: str | Path) -> dict[str, Any]:
+    """Recompute ``study.json`` and the study report from each cohort's ``results.json`` (the cohorts
+    and their run directories as the existing ``study.json`` lists them); nothing is retrained."""
+    from ..report import load_results
+
+    out = Path(out)
+    path = out / "study.json"
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))["cohorts"]
+        runs = {str(r["name"]): str(r["run_dir"]) for r in rows}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise IntersurvError(f"{path}: not a study.json of `intersurv study` ({exc})") from None
+    return write_study(out, {name: (run, load_results(out / run)) for name, run in runs.items()})
