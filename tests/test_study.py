@@ -9,6 +9,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +53,22 @@ def tcga_table(path: Path, seed: int) -> Path:
         df[f"W{j}_cnv"] = c.modalities["wsi"][:, j]
     df.to_csv(path, index=False)
     return path
+
+
+@contextmanager
+def local_ray(ray: Any) -> Iterator[str]:
+    """A local Ray instance of 2 CPUs whose workers import this checkout's intersurv; yields its address."""
+    before = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (SRC, before) if p)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="warning")
+    try:
+        yield ray.get_runtime_context().gcs_address
+    finally:
+        ray.shutdown()
+        if before is None:
+            os.environ.pop("PYTHONPATH")
+        else:
+            os.environ["PYTHONPATH"] = before
 
 
 def study_args(tmp: Path, out: Path) -> list[str]:
@@ -147,17 +165,8 @@ def test_killed_study_resumes_without_retraining(serial: tuple[Path, dict[str, A
 
 def test_study_on_ray_equals_serial(serial: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
     ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'intersurv[ray]')")
-    before = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (SRC, before) if p)
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="warning")
-    try:
+    with local_ray(ray):
         assert main([*study_args(tmp_path, tmp_path / "out"), "--executor", "ray"]) == 0
-    finally:
-        ray.shutdown()
-        if before is None:
-            os.environ.pop("PYTHONPATH")
-        else:
-            os.environ["PYTHONPATH"] = before
     assert study_results(tmp_path / "out") == serial[1]
 
 
