@@ -29,6 +29,9 @@ Sections (issue 9):
    15 minutes on 2 cores; skip with ``--skip-study``);
 8. explaining 8 feature groups against the floor of its forward passes
    (``benchmarks/groups.py``; issue 23's goal: at most 1.5 x the floor).
+9. ``intersurv study``: a two-cohort study against the sum of the two audits
+   run alone (``benchmarks/study.py``; about 5 minutes on 2 cores; skip with
+   ``--skip-cohorts``; the three-TCGA-table study with ``--tcga DIR``).
 
 The loop of (1a) costs ``N 2^M`` passes; it (and shapiq) is timed on the first
 115 patients and scaled to N (the passes are independent and
@@ -340,6 +343,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--skip-demo", action="store_true", help="do not run `intersurv demo`")
     p.add_argument("--skip-batched", action="store_true", help="do not run section 6 (batched training)")
     p.add_argument("--skip-study", action="store_true", help="do not run section 7, the study-sized protocol (long)")
+    p.add_argument("--skip-cohorts", action="store_true", help="do not run section 8, the multi-cohort study")
+    p.add_argument("--tcga", help="directory of the three TCGA tables: section 8 also times a study of them")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     full = dict(n=575, n_marginal=115, k=100, width=4096, hidden=(2048, 200), repeats=5,
@@ -418,6 +423,10 @@ def main(argv: list[str] | None = None) -> int:
 
     section("8. Feature groups: 8 players vs the floor", description(args.quick) + "\n\n"
             + table(GROUP_HEADERS, group_rows(args.quick)))
+    if not args.skip_cohorts:
+        from study import cohorts_section
+
+        section("9. A study over several cohorts", cohorts_section(args.quick, args.tcga))
     parts.append(f"Total benchmark time: {time.perf_counter() - started:.0f} s.\n")
     write_text_atomic(args.out, "\n\n".join(parts))
     print(f"\nwrote {args.out}")

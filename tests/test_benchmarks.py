@@ -65,11 +65,14 @@ def test_results_file_written(bench, tmp_path, monkeypatch):
     monkeypatch.setattr(bench, "training", lambda args: [["early", 0.1, 0.2]])
     import batched_training
     monkeypatch.setattr(batched_training, "batched_rows", lambda *a: [["gated", "8 + 8", 3] + [1.0] * 6 + ["3/3"]])
+    import study  # benchmarks/study.py: three audits even at toy size; its timing is not what is tested here
+    monkeypatch.setattr(study, "cohorts_section", lambda quick, tcga: f"study / (A + B) quick={quick}")
     out = tmp_path / "results.md"
     assert bench.main(["--quick", "--skip-demo", "--out", str(out)]) == 0
     text = out.read_text()
     assert "## Machine" in text and "loop/engine" in text and "shapiq/engine" in text and "early" in text
     assert "6. Batched training" in text and "batched / floor" in text
+    assert "8. A study over several cohorts" in text and "study / (A + B) quick=True" in text
 
 
 def test_batched_benchmark_row(bench):

@@ -14,25 +14,14 @@ from typing import Any
 
 import pytest
 
-import intersurv
 from intersurv.cli import main
 from intersurv.errors import IntersurvError
 from intersurv.training.executors import RayExecutor
 
+from test_study import CONFIG, SRC, local_ray  # the tiny audit configuration; this checkout's src
+
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'intersurv[ray]')")
 
-CONFIG = """
-[train]
-max_epochs = 4
-patience = 2
-[explain]
-bootstrap = 10
-time_points = 3
-[prognostic]
-bootstrap = 5
-permutations = 5
-"""
-SRC = str(Path(intersurv.__file__).resolve().parents[1])
 
 
 def audit_args(tmp: Path, out: Path) -> list[str]:
@@ -57,17 +46,8 @@ def unit_results(run: Path) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def cluster() -> Any:
     """A local Ray instance of 2 CPUs; its workers import this checkout's intersurv."""
-    before = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (SRC, before) if p)
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="warning")
-    try:
-        yield ray.get_runtime_context().gcs_address
-    finally:
-        ray.shutdown()
-        if before is None:
-            os.environ.pop("PYTHONPATH")
-        else:
-            os.environ["PYTHONPATH"] = before
+    with local_ray(ray) as address:
+        yield address
 
 
 @pytest.fixture(scope="module")

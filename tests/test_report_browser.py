@@ -1,12 +1,12 @@
-"""report.html in a real browser: headless Chromium over the DevTools protocol.
+"""report.html and study.html in a real browser: headless Chromium over the DevTools protocol.
 
-A demo-like run directory (every section of the report: answer block, verdict, main and
-comparison tables, additive null, figures) is rendered at a desktop width of
-1440 px. The page must load every image (naturalWidth > 0), request nothing
+A demo-like run directory (every section of the report: answer block, verdict beside the
+forest plot, main and comparison tables, additive null, figures) and a study
+directory of two such cohorts are rendered at a desktop width of 1440 px. The page must load every image (naturalWidth > 0), request nothing
 but the file itself and its data: images, raise no script error, overflow
 neither the page nor its column with any table, and caption every figure. A
 screenshot goes to the test's tmp dir and, when ``INTERSURV_REPORT_SCREENSHOT``
-names a file, there too (for a person to look at). Skipped, saying so, where no
+names a file, there too (for a person to look at; the study's beside it, ``_study`` added to the name). Skipped, saying so, where no
 Chromium is installed (Debian: ``apt-get install chromium``; ``.ci/run`` does).
 """
 
@@ -26,7 +26,10 @@ from typing import Any
 import pytest
 
 from intersurv.audit.verdict import answer_block, verdict
+from intersurv.io.atomic import write_json_atomic
 from intersurv.report import build_report
+from intersurv.report.study import build_study_report
+from intersurv.study.summary import study_summary
 
 from test_report import arch_entry, make_run, stat
 
@@ -105,15 +108,37 @@ class DevTools:
             self.events.append(json.loads(self.ws.recv()))
 
 
-@pytest.fixture(scope="module")
-def page(tmp_path_factory) -> dict[str, Any]:
+def study_like_dir(root: Path) -> Path:
+    """A study directory of two demo-like cohorts (one with a name that needs escaping)."""
+    cohorts = {}
+    for k, name in enumerate(("GBMLGG", "<i>B&amp;</i>")):
+        run = demo_like_run(root / "cohorts" / f"c{k}")
+        results = json.loads((run / "results.json").read_text())
+        for entry in results["comparisons"].values():
+            for e in entry.values():
+                e["delta_c"] += 0.01 * k
+                e["ci"] = [e["ci"][0] + 0.02 * k, e["ci"][1] + 0.02 * k]
+                e["df"] = 14
+        cohorts[name] = (f"cohorts/c{k}", results)
+    write_json_atomic(root / "study.json", study_summary(cohorts))
+    return build_study_report(root)
+
+
+#: Per page: how to build it, the first section heading, the fewest images it shows.
+PAGES = {"report": (lambda tmp: build_report(demo_like_run(tmp / "RUN")), "Answer", 3),
+         "study": (lambda tmp: study_like_dir(tmp / "STUDY"), "Combined answer", 1)}
+
+
+@pytest.fixture(scope="module", params=list(PAGES))
+def page(request, tmp_path_factory) -> dict[str, Any]:
     browser = _browser()
     if browser is None:
         pytest.skip("no Chromium found (looked for chromium, chromium-browser, google-chrome): "
                     "install Debian's `chromium` to run the browser test of report.html")
     pytest.importorskip("websocket", reason="websocket-client (the dev extra) is needed to drive Chromium")
     tmp = tmp_path_factory.mktemp("browser")
-    report = build_report(demo_like_run(tmp / "RUN"))
+    build, heading, min_images = PAGES[request.param]
+    report = build(tmp)
     profile = tmp / "profile"
     proc = subprocess.Popen(
         [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
@@ -147,13 +172,17 @@ def page(tmp_path_factory) -> dict[str, Any]:
     (tmp / "report_top.png").write_bytes(shot)
     (tmp / "report_full.png").write_bytes(full)
     if os.environ.get("INTERSURV_REPORT_SCREENSHOT"):
-        Path(os.environ["INTERSURV_REPORT_SCREENSHOT"]).write_bytes(full)
-    return {"checks": checks, "events": dt.events, "shot": shot, "report": report}
+        shot_path = Path(os.environ["INTERSURV_REPORT_SCREENSHOT"])
+        if request.param != "report":
+            shot_path = shot_path.with_name(f"{shot_path.stem}_{request.param}{shot_path.suffix}")
+        shot_path.write_bytes(full)
+    return {"checks": checks, "events": dt.events, "shot": shot, "report": report, "heading": heading,
+            "min_images": min_images}
 
 
 def test_every_image_loads(page) -> None:
     imgs = page["checks"]["imgs"]
-    assert len(imgs) >= 3
+    assert len(imgs) >= page["min_images"]
     assert all(i["complete"] and i["width"] > 0 for i in imgs), imgs
 
 
@@ -176,5 +205,7 @@ def test_reads_well_at_desktop_width(page) -> None:
     assert checks["pageWidth"] <= WIDTH, "the page scrolls sideways"
     assert checks["wide"] == [], "tables wider than the text column"
     assert all(caption.strip() for caption in checks["figures"])
-    assert checks["firstHeading"] == "Answer"  # the compact answer block leads, then the verdict
+    assert checks["firstHeading"] == page["heading"]  # the report: the compact answer block leads
+    # both pages lead with the forest plot of the paired differences, its intervals said in the caption
+    assert any(c.startswith("Difference in Harrell's C") and "95 % interval" in c for c in checks["figures"])
     assert page["shot"].startswith(b"\x89PNG") and len(page["shot"]) > 10_000

@@ -51,10 +51,11 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from ..cohort import Cohort
 from ..errors import IntersurvError
 from ..interactions.groups import read_groups, resolve_players
 from ..interactions.settings import ExplainSettings
-from ..models import CLINICAL_MODALITY, expand_architectures
+from ..models import CLINICAL_MODALITY, clinical_reads_covariates, expand_architectures
 from ..training.config import ExperimentConfig
 
 DEFAULT_ARCHITECTURES = ["unimodal", "linear", "clinical", "early", "late", "cross_attention", "bilinear", "gated",
@@ -154,3 +155,11 @@ def audit_config(data: dict[str, Any], modalities: list[str], *, source: str = "
 def explain_settings(config: ExperimentConfig) -> ExplainSettings:
     """The explanation settings an audit's config records (``extra["explain"]``)."""
     return ExplainSettings.from_dict(config.extra["explain"], source="config.json: [explain]")
+
+
+def cohort_audit_config(data: dict[str, Any], cohort: Cohort, *, source: str = "options") -> ExperimentConfig:
+    """:func:`audit_config` for ``cohort``: its modalities (or ``data["modalities"]``), size, covariates
+    and columns."""
+    return audit_config(data, list(data.get("modalities") or cohort.modality_names), source=source,
+                        n_patients=cohort.n_patients, covariates=clinical_reads_covariates(cohort),
+                        feature_names=cohort.feature_names, widths=cohort.widths())

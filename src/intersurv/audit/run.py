@@ -1,8 +1,10 @@
-"""``run_audit``: train, evaluate, explain, analyse and report, resumably."""
+"""``run_audit`` / ``run_audits``: train, evaluate, explain, analyse and report, resumably."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,54 @@ from ..training.rundir import RunDir
 log = logging.getLogger("intersurv")
 
 
+@dataclass(frozen=True)
+class AuditJob:
+    """One audit of a study: its configuration, run directory and (optional, in-memory) cohort;
+    ``label`` names it in progress lines."""
+
+    config: ExperimentConfig
+    out: Path
+    cohort: Cohort | None = None
+    label: str = ""
+
+
+def finish_audit(out: str | Path) -> dict[str, Any]:
+    """Aggregate a run directory whose units are all done: write ``results.json``, ``patients.csv``
+    and the report; return the results."""
+    from ..report import build_report
+    from .results import build_results
+
+    out = Path(out)
+    run = RunDir(out)
+    log.info("%s: aggregating units, prognostic analysis and report ...", out)
+    results, patients = build_results(run, run.load_cohort())
+    write_text_atomic(out / "patients.csv", patients.to_csv(index=False))
+    write_json_atomic(out / "results.json", results)
+    build_report(out)
+    return results
+
+
+def run_audits(audits: Sequence[AuditJob], *, jobs: int = 1, executor: str = "local",
+               address: str | None = None) -> list[dict[str, Any]]:
+    """Run (or resume) several audits as ONE pool of units; return their results in order.
+
+    Every audit is checked before any run directory is written; then all units
+    still to do, of every audit, run in one pool (``jobs``, ``executor``, ``address`` as in
+    :func:`intersurv.training.experiment.run_experiment`), so a slow audit's tail overlaps the
+    others; then each run directory is aggregated like a single audit. Results equal those of
+    each audit run alone.
+    """
+    from ..training.experiment import plan_experiment, run_units
+    from .step import audit_step
+
+    planned = [plan_experiment(j.config, j.out, cohort=j.cohort, jobs=jobs, unit_step=audit_step,
+                               executor=executor, address=address, label=j.label) for j in audits]
+    for p in planned:
+        p.create()
+    run_units(planned, jobs=jobs, executor=executor, address=address)
+    return [finish_audit(j.out) for j in audits]
+
+
 def run_audit(config: ExperimentConfig, out: str | Path, *, cohort: Cohort | None = None,
               jobs: int = 1, executor: str = "local", address: str | None = None) -> dict[str, Any]:
     """Run (or resume) the audit of ``config`` into the run directory ``out``.
@@ -23,18 +73,4 @@ def run_audit(config: ExperimentConfig, out: str | Path, *, cohort: Cohort | Non
     Units already finished in ``out`` are not recomputed. ``jobs``, ``executor`` and ``address``
     choose where units run (:func:`intersurv.training.experiment.run_experiment`).
     """
-    from ..report import build_report
-    from ..training.experiment import run_experiment
-    from .results import build_results
-    from .step import audit_step
-
-    out = Path(out)
-    run_experiment(config, out, cohort=cohort, jobs=jobs, unit_step=audit_step, executor=executor,
-                   address=address)
-    run = RunDir(out)
-    log.info("aggregating units, prognostic analysis and report ...")
-    results, patients = build_results(run, run.load_cohort())
-    write_text_atomic(out / "patients.csv", patients.to_csv(index=False))
-    write_json_atomic(out / "results.json", results)
-    build_report(out)
-    return results
+    return run_audits([AuditJob(config, Path(out), cohort)], jobs=jobs, executor=executor, address=address)[0]

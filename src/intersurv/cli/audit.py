@@ -66,13 +66,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_audit)
 
 
-def resolve_audit(args: argparse.Namespace, base: dict | None = None):  # type: ignore[no-untyped-def]
-    """The audit's ExperimentConfig and cohort from defaults, ``base``, --config and the options."""
-    from ..audit.config import audit_config
-    from ..models import clinical_reads_covariates
-    from .train import load_options_cohort, resolve_options
+def audit_options(args: argparse.Namespace, base: dict | None = None,
+                  required: tuple[str, ...] = ("cohort",)) -> dict:
+    """The audit's config dict (TOML-shaped) from ``base``, --config and the options."""
+    from .train import resolve_options
 
-    data = resolve_options(args, base, default_seeds=None, required=("cohort",))
+    data = resolve_options(args, base, default_seeds=None, required=required)
     explain = dict(data.get("explain", {}))
     for key in ("masker", "output", "aggregation", "null_refits", "groups"):
         if getattr(args, key, None) is not None:
@@ -80,12 +79,19 @@ def resolve_audit(args: argparse.Namespace, base: dict | None = None):  # type: 
     if getattr(args, "groups_test", None):
         explain["group_test"] = [g.strip() for g in args.groups_test.split(",")]
     data["explain"] = explain
+    return data
+
+
+def resolve_audit(args: argparse.Namespace, base: dict | None = None):  # type: ignore[no-untyped-def]
+    """The audit's ExperimentConfig and cohort from defaults, ``base``, --config and the options."""
+    from ..audit.config import cohort_audit_config
+    from .train import load_options_cohort
+
+    data = audit_options(args, base)
     cohort = load_options_cohort(data, args.out)
     if data.get("modalities"):
         cohort = cohort.select_modalities(list(data["modalities"]))
-    return audit_config(data, cohort.modality_names, source=args.config or "options",
-                        n_patients=cohort.n_patients, covariates=clinical_reads_covariates(cohort),
-                        feature_names=cohort.feature_names, widths=cohort.widths()), cohort
+    return cohort_audit_config(data, cohort, source=args.config or "options"), cohort
 
 
 def run_and_print(args: argparse.Namespace, config, cohort) -> int:  # type: ignore[no-untyped-def]

@@ -32,6 +32,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("file", help="CSV, or zip of one CSV: one row per slide, case_id, survival_months, censorship, "
                                 "<GENE>_rnaseq/_cnv/_mut feature columns")
     q.add_argument("--out", required=True, help="new cohort directory to write")
+    add_table_import_options(q)
+    q.add_argument("--name", help="cohort name (default: the file name)")
+    q.add_argument("--format", choices=["parquet", "csv"], default="parquet", help="modality table format")
+    q.set_defaults(func=_import)
+
+
+def add_table_import_options(q: argparse.ArgumentParser) -> None:
+    """The options of importing a TCGA-layout table (``datasets import``, ``study``)."""
     q.add_argument("--clinical", help="CSV joined by case_id for further covariates (numeric, or WHO grade G2/G3/G4)")
     q.add_argument("--modality-suffix", action="append", default=[], metavar="SUFFIX=NAME",
                    help="name the modality of a column suffix (default rnaseq=rna, cnv=cnv, mut=mut); repeatable")
@@ -43,9 +51,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--covariates-as-modality", metavar="NAME",
                    help="also use the covariates as a modality of that name (e.g. clinical: then the fusion "
                         "models use them and the 'clinical' reference model is audited)")
-    q.add_argument("--name", help="cohort name (default: the file name)")
-    q.add_argument("--format", choices=["parquet", "csv"], default="parquet", help="modality table format")
-    q.set_defaults(func=_import)
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -89,15 +94,10 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from ..errors import IntersurvError
     from ..io.tcga_table import import_tcga_table, write_new_cohort_dir
+    from ..study.cohorts import parse_suffixes
 
-    suffixes: dict[str, str] = {}
-    for item in args.modality_suffix:
-        suffix, sep, name = item.partition("=")
-        if not sep or not suffix.strip() or not name.strip():
-            raise IntersurvError(f"--modality-suffix {item!r}: expected SUFFIX=NAME, e.g. rnaseq=rna")
-        suffixes[suffix.strip().lstrip("_")] = name.strip()
+    suffixes = parse_suffixes(args.modality_suffix, "--modality-suffix")
     if args.drop_incomplete and args.missing_covariates not in (None, "drop"):
         raise IntersurvError(f"--drop-incomplete (= --missing-covariates drop) contradicts --missing-covariates "
                              f"{args.missing_covariates}")

@@ -1,4 +1,8 @@
-"""``intersurv report RUN``: rebuild report.html and the PNG figures from a run's saved files."""
+"""``intersurv report RUN``: rebuild report.html and the PNG figures from a run's saved files.
+
+On a study directory (``intersurv study``; it holds study.json) it recomputes study.json and
+study.html from each cohort's results.json.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,22 @@ import argparse
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="rebuild RUN/report.html and RUN/plots/ from saved results (no retraining)")
-    p.add_argument("run", help="run directory written by `intersurv audit` (holds results.json)")
+    p.add_argument("run", help="run directory written by `intersurv audit` (holds results.json), or a study "
+                               "directory of `intersurv study` (holds study.json)")
     p.set_defaults(func=_report)
 
 
 def _report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from ..report import build_report, format_summary, load_results
+
+    if (Path(args.run) / "study.json").is_file():
+        from ..study.run import rebuild_study
+
+        rebuild_study(args.run)
+        print(f"report: {Path(args.run) / 'study.html'}")
+        return 0
 
     path = build_report(args.run)
     print(format_summary(load_results(args.run)))

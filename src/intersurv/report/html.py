@@ -19,6 +19,7 @@ from .comparisons import comparisons_html, verdict_html
 from .plots import PLOTS
 from .definitions import definitions_html
 from .groups import groups_html
+from .forest import FOREST_CSS, audit_lead_html
 from .tables import fmt, key_value_html, main_table_html, null_table_html, prognostic_table_html, truth_html
 
 TOP_PATIENTS = 10
@@ -112,11 +113,11 @@ def render_html(results: Mapping[str, Any], patients: pd.DataFrame | None, image
         "<!DOCTYPE html>",
         "<html lang=\"en\"><head><meta charset=\"utf-8\">",
         f"<title>intersurv audit: {_e(name)}</title>",
-        f"<style>{_CSS}</style></head><body>",
+        f"<style>{_CSS}{FOREST_CSS}</style></head><body>",
         f"<h1>intersurv audit: {_e(name)}</h1>",
         _cohort_line(results),
         answer_html(results),
-        verdict_html(results),
+        audit_lead_html(verdict_html(results), results),
         definitions_html(results),
         "<h2>Main table</h2>",
         main_table_html(results),

@@ -237,9 +237,10 @@ def check_experiment(config: ExperimentConfig, cohort: Cohort, jobs: int = 1) ->
                                          "give --horizons, or use more patients")
 
 
-def _execute(shared: tuple[Cohort, ExperimentConfig, str, UnitStep | None],
-             key: tuple[str, int, int]) -> dict[str, Any]:
-    cohort, config, run_path, step = shared
+def _execute(shared: tuple[tuple[Cohort, ExperimentConfig, str, UnitStep | None], ...],
+             task: tuple[int, tuple[str, int, int]]) -> dict[str, Any]:
+    run, key = task
+    cohort, config, run_path, step = shared[run]
     return run_unit(cohort, config, Path(run_path), key, step)
 
 
@@ -252,33 +253,64 @@ def step_name(step: UnitStep) -> str:
     return f"{module}:{qual}"
 
 
-class _Progress:
-    """A tqdm bar on stderr (units done / total, running unit, ETA; off when not a TTY)
-    and one log line per finished unit."""
+def _duration(seconds: float) -> str:
+    """``"42 s"``, ``"3 min 05 s"`` or ``"1 h 02 min"``."""
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
 
-    def __init__(self, total: int, done: int) -> None:
+
+class _Progress:
+    """A tqdm bar on stderr (units done / total, running units, elapsed and remaining time; off when
+    not a TTY) and one log line per finished unit with the same figures.
+
+    The remaining time is the elapsed time per unit finished in this process times the units left
+    (units resumed from disk are not counted as finished here); ``labels[i]`` prefixes the unit names
+    of run ``i`` (a study's cohort names; "" for a single run).
+    """
+
+    def __init__(self, total: int, done: int, labels: list[str]) -> None:
         from tqdm.auto import tqdm
 
         self.total = total
         self.count = done
+        self.resumed = done
+        self.labels = labels
+        self.started = time.perf_counter()
         self.running: list[str] = []
         self.bar = tqdm(total=total, initial=done, unit="unit", file=sys.stderr, dynamic_ncols=True,
                         disable=None if sys.stderr.isatty() else True, desc="train")
 
-    def start(self, key: tuple[str, int, int]) -> None:
-        self.running.append(unit_name(*key))
+    def _name(self, task: tuple[int, tuple[str, int, int]]) -> str:
+        run, key = task
+        return f"{self.labels[run]}/{unit_name(*key)}" if self.labels[run] else unit_name(*key)
+
+    def start(self, task: tuple[int, tuple[str, int, int]]) -> None:
+        self.running.append(self._name(task))
         self.bar.set_postfix_str(", ".join(self.running), refresh=True)
 
-    def done(self, key: tuple[str, int, int], result: dict[str, Any]) -> None:
-        name = unit_name(*key)
+    def timing(self) -> str:
+        """'elapsed 1 min 05 s, about 3 min 10 s left' (the estimate once a unit finished here)."""
+        elapsed = time.perf_counter() - self.started
+        finished = self.count - self.resumed
+        text = f"elapsed {_duration(elapsed)}"
+        if finished:
+            text += f", about {_duration(elapsed / finished * (self.total - self.count))} left"
+        return text
+
+    def done(self, task: tuple[int, tuple[str, int, int]], result: dict[str, Any]) -> None:
+        name = self._name(task)
         self.running.remove(name)
         self.count += 1
         self.bar.set_postfix_str(", ".join(self.running), refresh=False)
         self.bar.update(1)
         c = result["metrics"].get("c_harrell")
         c_text = f"{c:.3f}" if isinstance(c, (int, float)) else "n/a"
-        log.info("unit %s done (%d/%d): C-index %s, best epoch %d, %.1f s",
-                 name, self.count, self.total, c_text, result["best_epoch"], result["seconds"])
+        log.info("unit %s done (%d/%d): C-index %s, best epoch %d, %.1f s; %s",
+                 name, self.count, self.total, c_text, result["best_epoch"], result["seconds"], self.timing())
 
     def logging(self) -> ContextManager[Any]:
         """While the bar is shown, route console log lines through it (tqdm.write)."""
@@ -309,7 +341,41 @@ def _store_cohort(cohort: Cohort, config: ExperimentConfig, run_path: Path) -> C
     return stored
 
 
-def run_experiment(
+@dataclass(eq=False)
+class PlannedRun:
+    """One run directory's experiment, checked against its cohort but not yet written.
+
+    :func:`plan_experiment` makes it; :meth:`create` writes the run directory (stores an
+    in-memory cohort, writes or checks config.json) and lists the units still to do;
+    :func:`run_units` runs the units of any number of created runs in one pool.
+    """
+
+    config: ExperimentConfig
+    cohort: Cohort
+    path: Path
+    step: UnitStep | None
+    store: bool
+    label: str = ""
+    todo: list[tuple[str, int, int]] = dataclasses.field(default_factory=list)
+
+    def create(self) -> RunDir:
+        """Write the run directory and set :attr:`todo` to the units without a result.json."""
+        if self.store:
+            self.cohort = _store_cohort(self.cohort, self.config, self.path)
+            self.store = False
+        run = RunDir.create(self.path, self.config, self.cohort)
+        keys = self.config.unit_keys()
+        self.todo = [k for k in keys if not (self.path / "units" / unit_name(*k) / "result.json").is_file()]
+        if len(self.todo) < len(keys):
+            log.info("%s: resuming, %d of %d units already done", self.path, len(keys) - len(self.todo), len(keys))
+        return run
+
+    @property
+    def n_units(self) -> int:
+        return len(self.config.unit_keys())
+
+
+def plan_experiment(
     config: ExperimentConfig,
     run_dir: str | Path,
     *,
@@ -318,17 +384,13 @@ def run_experiment(
     unit_step: UnitStep | None = None,
     executor: str = "local",
     address: str | None = None,
-) -> list[Unit]:
-    """Run (or resume) every unit of ``config`` in ``run_dir``; return all units, done.
+    label: str = "",
+) -> PlannedRun:
+    """Check ``config`` against its cohort and where it would run; write nothing.
 
-    ``cohort``: the cohort, if already loaded; it must be what ``config.cohort``
-    loads, except that ``config.cohort = ""`` with a cohort given stores the
-    cohort as a cohort directory inside the run directory (for cohorts built in
-    memory) and trains on that stored copy. ``jobs``: parallel worker processes
-    (results do not depend on it). ``executor``/``address``: ``"ray"`` runs the units as Ray
-    tasks of ``config.threads`` CPUs each, on the cluster at ``address`` or a local one
-    (:func:`intersurv.training.executors.make_executor`).
-    ``unit_step``: see :data:`UnitStep`; its name is recorded in the config.
+    Arguments as :func:`run_experiment`; ``label`` names the run in progress lines (a study's
+    cohort). Raises :class:`IntersurvError` for anything that would stop a unit
+    (:func:`check_experiment`), an unknown executor or an unavailable device.
     """
     run_path = Path(run_dir)
     if unit_step is not None:
@@ -349,27 +411,62 @@ def run_experiment(
     check_experiment(config, selected, jobs)
     from .device import resolve_device
 
-    pool = make_executor(jobs, executor, address, config.threads)
+    make_executor(jobs, executor, address, config.threads)  # an unknown executor fails here
     resolve_device(config.train.device)  # an unavailable device fails before anything is written
-    if store:
-        cohort = _store_cohort(cohort, config, run_path)
-    run = RunDir.create(run_path, config, cohort)
+    return PlannedRun(config=config, cohort=cohort, path=run_path, step=unit_step, store=store, label=label)
 
-    busy = jobs * config.threads
-    if executor == "local" and busy > available_cores():
+
+def run_units(runs: list[PlannedRun], *, jobs: int = 1, executor: str = "local",
+              address: str | None = None) -> None:
+    """Run the units still to do of every created run (:meth:`PlannedRun.create`) in one pool.
+
+    ``jobs``, ``executor``, ``address`` as in :func:`run_experiment`; a Ray task declares the
+    largest ``config.threads`` of the runs. Progress counts the units of all runs together.
+    """
+    threads = max((r.config.threads for r in runs), default=1)
+    pool = make_executor(jobs, executor, address, threads)
+    if executor == "local" and jobs * threads > available_cores():
         log.warning("--jobs %d x %d thread(s) per unit is more than the %d cores available",
-                    jobs, config.threads, available_cores())
-    keys = config.unit_keys()
-    todo = [k for k in keys if not (run_path / "units" / unit_name(*k) / "result.json").is_file()]
-    if len(todo) < len(keys):
-        log.info("%s: resuming, %d of %d units already done", run_path, len(keys) - len(todo), len(keys))
-    progress = _Progress(len(keys), len(keys) - len(todo))
+                    jobs, threads, available_cores())
+    tasks = [(i, key) for i, r in enumerate(runs) for key in r.todo]
+    shared = tuple((r.cohort, r.config, str(r.path), r.step) for r in runs)
+    total = sum(r.n_units for r in runs)
+    progress = _Progress(total, total - len(tasks), [r.label for r in runs])
     try:
         with progress.logging(), horizon_drops_logged_once():
-            pool.map(_execute, todo, (cohort, config, str(run_path), unit_step),
-                                    on_start=progress.start, on_done=progress.done)
+            pool.map(_execute, tasks, shared, on_start=progress.start, on_done=progress.done)
     finally:
         progress.close()
+    if len(runs) > 1 and tasks:
+        log.info("all %d units of %d runs done (%s)", total, len(runs), progress.timing())
+
+
+def run_experiment(
+    config: ExperimentConfig,
+    run_dir: str | Path,
+    *,
+    cohort: Cohort | None = None,
+    jobs: int = 1,
+    unit_step: UnitStep | None = None,
+    executor: str = "local",
+    address: str | None = None,
+) -> list[Unit]:
+    """Run (or resume) every unit of ``config`` in ``run_dir``; return all units, done.
+
+    ``cohort``: the cohort, if already loaded; it must be what ``config.cohort``
+    loads, except that ``config.cohort = ""`` with a cohort given stores the
+    cohort as a cohort directory inside the run directory (for cohorts built in
+    memory) and trains on that stored copy. ``jobs``: parallel worker processes
+    (results do not depend on it). ``executor``/``address``: ``"ray"`` runs the units as Ray
+    tasks of ``config.threads`` CPUs each, on the cluster at ``address`` or a local one
+    (:func:`intersurv.training.executors.make_executor`).
+    ``unit_step``: see :data:`UnitStep`; its name is recorded in the config.
+    Several experiments in one pool: :func:`plan_experiment`, :meth:`PlannedRun.create`, :func:`run_units`.
+    """
+    planned = plan_experiment(config, run_dir, cohort=cohort, jobs=jobs, unit_step=unit_step,
+                              executor=executor, address=address)
+    run = planned.create()
+    run_units([planned], jobs=jobs, executor=executor, address=address)
     return run.units()
 
 
