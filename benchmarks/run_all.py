@@ -343,8 +343,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--skip-demo", action="store_true", help="do not run `intersurv demo`")
     p.add_argument("--skip-batched", action="store_true", help="do not run section 6 (batched training)")
     p.add_argument("--skip-study", action="store_true", help="do not run section 7, the study-sized protocol (long)")
-    p.add_argument("--skip-cohorts", action="store_true", help="do not run section 8, the multi-cohort study")
-    p.add_argument("--tcga", help="directory of the three TCGA tables: section 8 also times a study of them")
+    p.add_argument("--skip-cohorts", action="store_true", help="do not run section 9, the multi-cohort study")
+    p.add_argument("--tcga", help="directory of the three TCGA tables: section 9 also times a study of them")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     full = dict(n=575, n_marginal=115, k=100, width=4096, hidden=(2048, 200), repeats=5,

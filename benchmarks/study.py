@@ -1,4 +1,4 @@
-"""Section 8 of ``make bench`` (``--skip-cohorts`` skips it): ``intersurv study`` over several cohorts.
+"""Section 9 of ``make bench`` (``--skip-cohorts`` skips it): ``intersurv study`` over several cohorts.
 
 (a) A two-cohort study against the two audits run alone, measured in one run:
 two simulated cohorts (glioma, 240 patients, wsi 32 + rna 64 features, seeds 1

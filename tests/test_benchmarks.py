@@ -72,7 +72,7 @@ def test_results_file_written(bench, tmp_path, monkeypatch):
     text = out.read_text()
     assert "## Machine" in text and "loop/engine" in text and "shapiq/engine" in text and "early" in text
     assert "6. Batched training" in text and "batched / floor" in text
-    assert "8. A study over several cohorts" in text and "study / (A + B) quick=True" in text
+    assert "9. A study over several cohorts" in text and "study / (A + B) quick=True" in text
 
 
 def test_batched_benchmark_row(bench):
