@@ -108,7 +108,8 @@ def test_report_command_rebuilds_without_retraining(run, capsys) -> None:
     assert main(["report", str(out)]) == 0
     assert (out / "report.html").is_file()
     printed = capsys.readouterr().out
-    assert printed.startswith("Verdict:") and printed.index("Verdict:") < printed.index("architecture")
+    # the compact answer block leads, then the verdict sentences, then the tables
+    assert printed.startswith("Answer:") and printed.index("Verdict:") < printed.index("architecture")
     assert "Paired comparisons:" in printed and "late fusion" in printed
     html = (out / "report.html").read_text()
     assert html.index('class="verdict"') < html.index("Main table") < html.index("Paired comparisons")
