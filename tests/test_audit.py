@@ -108,11 +108,12 @@ def test_report_command_rebuilds_without_retraining(run, capsys) -> None:
     assert main(["report", str(out)]) == 0
     assert (out / "report.html").is_file()
     printed = capsys.readouterr().out
-    # the compact answer block leads, then the verdict sentences, then the tables
     assert printed.startswith("Answer:") and printed.index("Verdict:") < printed.index("architecture")
+    assert printed.index("best model") < printed.index("Verdict:")  # the answer block, then the sentences
     assert "Paired comparisons:" in printed and "late fusion" in printed
     html = (out / "report.html").read_text()
-    assert html.index('class="verdict"') < html.index("Main table") < html.index("Paired comparisons")
+    assert (html.index('class="answer"') < html.index('class="verdict"') < html.index("Main table")
+            < html.index("Paired comparisons"))
 
 
 def test_bad_config_is_a_one_line_error(tmp_path: Path, capsys) -> None:
