@@ -318,9 +318,10 @@ def cohort_interaction(cohort: Cohort, *, components: int = COMPONENTS, null_rep
 
     Patients lacking a modality are left out (complete cases; ``patients`` counts those used).
     Returns ``{"p_value", "statistic", "df", "p_chi2", "estimate", "ci", "minimum_detectable", "planted",
-    "synergy" (:func:`cohort_synergy`), "penalty", "components", "patients", "null_replicates", "ci_replicates", "alpha", "method"}`` (estimate, CI and
-    minimum detectable interaction as InterSHAP fractions); with fewer than :data:`MIN_EVENTS_PER_COLUMN`
-    events per model column, ``p_value``, ``estimate`` and ``ci`` are None and ``skipped`` says why.
+    "synergy" (:func:`cohort_synergy`), "penalty", "components", "patients", "null_replicates", "ci_replicates",
+    "alpha", "method"}`` (estimate, CI and minimum detectable interaction as InterSHAP fractions); with fewer
+    than :data:`MIN_EVENTS_PER_COLUMN` events per model column, ``p_value``, ``estimate``, ``ci`` and
+    ``synergy`` are None and ``skipped`` says why.
     """
     from ..survival import BreslowBaseline
     from ..survival.outcomes import CensoringCurve
@@ -340,7 +341,8 @@ def cohort_interaction(cohort: Cohort, *, components: int = COMPONENTS, null_rep
         if np.sum(event) >= MIN_EVENTS_PER_COLUMN * columns:
             break
     if np.sum(event) < MIN_EVENTS_PER_COLUMN * columns:
-        return {"estimate": None, "ci": [None, None], "p_value": None, "minimum_detectable": None, "synergy": None,
+        return {"estimate": None, "ci": [None, None], "p_value": None, "minimum_detectable": None,
+                "synergy": None,
                 "planted": None, "alpha": alpha, "components": {m: int(s.shape[1]) for m, s in scores.items()},
                 "patients": cohort.n_patients,
                 "skipped": (f"{int(np.sum(event))} events for {columns} model columns (main effects and "
