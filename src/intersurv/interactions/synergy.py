@@ -104,8 +104,9 @@ def synergy_summary(mobius: np.ndarray, players: list[str],
     Returns ``{"pairs": {"<a>|<b>": entry}, "overall": entry}`` with ``entry = {"synergy",
     "redundancy" (the masses S, R: weighted mean over patients, output units), "net" (S - R),
     "synergy_share", "redundancy_share" (S / (S + R), R / (S + R)), "kind"}``; ``kind`` is
-    ``"synergy"`` where ``S > R``, ``"redundancy"`` where ``R > S``, and ``"none"`` (masses 0, shares
-    None) where the pair's ``m_ij`` is 0 but for float32 rounding (an additive model). ``overall`` sums
+    ``"synergy"`` where ``S > R``, ``"redundancy"`` where ``R > S``, ``"balanced"`` where they are equal,
+    and ``"none"`` (masses 0, shares None) where the pair's ``m_ij`` is 0 but for float32 rounding (an
+    additive model). ``overall`` sums
     ``S`` and ``R`` over the pairs.
     """
     from ..analysis.prognostic import zero_up_to_float_error
