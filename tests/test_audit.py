@@ -11,6 +11,7 @@ import pytest
 import intersurv
 from intersurv.audit import audit_config, run_audit
 from intersurv.cli import main
+from intersurv.interactions.synergy import synergy_summary
 
 EVIL_ID = "P0<script>alert(1)</script>&"
 EVIL_MODALITY = "<b>wsi"
@@ -54,6 +55,11 @@ def test_results_schema(run) -> None:
         assert set(a["shares"]) == {EVIL_MODALITY, "rna", "interaction"}
         assert sum(a["shares"].values()) == pytest.approx(1.0)
         assert {"mean", "sd"} <= set(a["additive_c_index"])
+        assert set(a["synergy"]) == {"pairs", "overall", "synergy_share_ci"}
+        assert list(a["synergy"]["pairs"]) == [f"{EVIL_MODALITY}|rna"]
+    early = archs["early"]["synergy"]
+    assert early["overall"]["synergy"] + early["overall"]["redundancy"] > 0
+    assert early["synergy_share_ci"][0] <= early["overall"]["synergy_share"] <= early["synergy_share_ci"][1]
     assert on_disk["truth"] is None
 
 
@@ -63,6 +69,9 @@ def test_additive_models_show_no_interaction(run) -> None:
     for name in ("late", "unimodal:rna"):
         assert archs[name]["intershap"]["mean"] < 1e-5
     assert archs["unimodal:rna"]["shares"][EVIL_MODALITY] < 1e-5
+    for name in ("late", "unimodal:rna"):  # no interaction, so neither synergy nor redundancy
+        assert archs[name]["synergy"]["overall"]["kind"] == "none"
+        assert archs[name]["synergy"]["synergy_share_ci"] == [None, None]
     # an additive model is its own additive projection
     assert archs["late"]["additive_c_index"]["mean"] == pytest.approx(archs["late"]["c_index"]["mean"], abs=1e-6)
 
@@ -140,8 +149,11 @@ def test_true_log_risk_is_explained_like_the_models(tmp_path: Path) -> None:
     ref = c.subset([pos[p] for p in split["train"]]).X
     from intersurv.datasets.simulate import TrueLogRisk
 
-    expected = intersurv.explain(TrueLogRisk(c.truth), test, reference=ref).score()
-    assert truth["intershap"] == pytest.approx(expected, rel=1e-12)
+    true_exp = intersurv.explain(TrueLogRisk(c.truth), test, reference=ref)
+    assert truth["intershap"] == pytest.approx(true_exp.score(), rel=1e-12)
+    split_of_truth = synergy_summary(true_exp.mobius, true_exp.modalities)["overall"]["synergy_share"]
+    assert truth["synergy_share"] == pytest.approx(split_of_truth, rel=1e-12)
+    assert truth["whole_cohort"]["synergy"] == c.truth["interaction"]["mean"]["synergy"]
     assert np.isfinite(results["architectures"]["late"]["c_index"]["mean"])
 
 

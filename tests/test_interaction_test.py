@@ -138,6 +138,9 @@ def test_cohort_interaction_detects_a_strong_interaction(small_cohort) -> None:
     r = cohort_interaction(strong, **kw)
     assert r["p_value"] == pytest.approx(0.05) and r["p_chi2"] < 1e-4  # the smallest p 19 replicates allow
     assert 0 < r["ci"][0] <= r["ci"][1] < 1 and 0 < r["estimate"] < 1 and r["df"] == 25
+    syn = r["synergy"]  # the product model's split, reported because the test rejects
+    assert syn["reported"] and syn["replicates"] == 10 and 0 <= syn["ci"][0] <= syn["estimate"] <= syn["ci"][1] <= 1
+    assert syn["model"]["overall"]["synergy_share"] == pytest.approx(1 - syn["model"]["overall"]["redundancy_share"])
     assert r == cohort_interaction(strong, **kw)  # reproducible
     assert len(r["planted"]["detection_rate"]) == len(r["planted"]["shares"])
     small = intersurv.simulate("glioma", n=60, seed=4, wsi_dim=40, rna_genes=30)
@@ -149,6 +152,7 @@ def test_cohort_interaction_detects_a_strong_interaction(small_cohort) -> None:
     assert tiny["p_value"] is None and "2 events for 3 model columns" in tiny["skipped"]
     null = cohort_interaction(small_cohort, **kw)
     assert 0.05 <= null["p_value"] <= 1 and (null["p_value"] <= 0.05 or null["ci"][0] == 0.0)
+    assert null["synergy"]["reported"] == (null["p_value"] <= 0.05)
 
 
 def test_heldout_test_is_exactly_null_for_an_additive_model() -> None:

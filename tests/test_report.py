@@ -40,6 +40,7 @@ def arch_entry(c, ish, prog, modality_shares):
         "variance": {"terms": {"wsi": 0.3, EVIL_MODALITY: 0.6, "interaction": 0.05},
                      "covariances": {f"wsi|{EVIL_MODALITY}": 0.01}, "shares": {"wsi": 0.33}},
         "additive_c_index": stat(c - 0.004, 0.011),
+        "synergy": {"overall": {"synergy_share": 0.625}, "synergy_share_ci": [0.51, 0.73]},
         "prognostic": prog,
         "time_curve": {"times": [6, 12, 24], "intershap": [ish * 0.8, ish, ish * 1.3]},
         "groups": {"players": ["<i>g1", "g2", f"{EVIL_MODALITY}:rest"], "intershap": 0.2, "intershap_ci": [0.1, 0.3],
@@ -78,7 +79,7 @@ def make_run(root: Path) -> Path:
         "versions": {"torch": "2.13.0", "lifelines": "0.30.3"},
         "architectures": archs,
         "truth": {"intershap": 0.035, "shares": {"wsi": 0.41, EVIL_MODALITY: 0.555, "interaction": 0.035},
-                  "aggregation": "abs", "masker": "mean"},
+                  "synergy_share": 0.714, "aggregation": "abs", "masker": "mean"},
     }
     root.mkdir(parents=True, exist_ok=True)
     (root / "results.json").write_text(json.dumps(results))
@@ -139,8 +140,9 @@ def test_format_main_table_text(run: Path) -> None:
     assert "12,345" in arch_line and "0.812 \u00b1 0.012 (3 seeds)" in arch_line
     assert "3.0 % \u00b1 0.5 % [2.1 %, 4.1 %]" in arch_line
     assert "0.808 \u00b1 0.011" in arch_line  # additive-projection C-index
+    assert "62.5 % [51.0 %, 73.0 %]" in arch_line  # synergy share and its CI
     truth = next(ln for ln in lines if ln.startswith("ground truth"))
-    assert "3.5 %" in truth and f"{EVIL_MODALITY} 55.5 %" in truth
+    assert "3.5 %" in truth and f"{EVIL_MODALITY} 55.5 %" in truth and "71.4 %" in truth
     assert any("not across patients" in ln for ln in lines)
     assert any("aggregation abs, masker mean, output log_risk" in ln for ln in lines)
 

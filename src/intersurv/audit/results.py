@@ -5,6 +5,7 @@ are the mean and sample sd over its units (seeds for hold-out, folds or
 seeds x folds for CV). The InterSHAP CI is a percentile bootstrap over test
 patients of that mean: each replicate resamples every unit's test patients
 and averages the units' scores. The shares and the variance decomposition
+and the synergy vs redundancy split (:mod:`intersurv.interactions.synergy`)
 are computed on the test rows of all units pooled. The
 prognostic analysis uses one row per patient: a patient who was a test patient
 in several units gets the mean of their local InterSHAP and log-risk.
@@ -21,6 +22,7 @@ import pandas as pd
 from .. import __version__
 from ..cohort import Cohort
 from ..interactions.settings import ExplainSettings
+from ..interactions.synergy import share_interval, synergy_summary
 from ..interactions.table import FILE_NAME, coalition_values, read_explanation, read_interactions
 from ..models import model_cohort
 from ..positions import positions
@@ -136,12 +138,16 @@ def _truth_summary(cohort: Cohort, units: list[Unit], settings: ExplainSettings)
         out["intershap"] = float(np.mean([t["intershap"] for t in same]))
         out["intershap_sd"] = float(np.std([t["intershap"] for t in same], ddof=1)) if len(same) > 1 else None
         out["shares"] = {k: float(np.mean([t["shares"][k] for t in same])) for k in same[0]["shares"]}
+        if all("synergy" in t for t in same):  # units written before the decomposition existed lack it
+            shares = [t["synergy"]["overall"]["synergy_share"] for t in same]
+            out["synergy_share"] = float(np.mean(shares)) if None not in shares else None
         out["definition"] = ("true log-risk explained on each unit's test patients with its training patients "
                              f"as reference; mean across {across_label(units[0].run.config)}")
     cohort_level = truth.get("interaction", {}).get(settings.masker)
     if cohort_level:
         out["whole_cohort"] = {"intershap": cohort_level["intershap"].get(settings.aggregation),
-                               "shares": cohort_level["shares"].get(settings.aggregation)}
+                               "shares": cohort_level["shares"].get(settings.aggregation),
+                               "synergy": cohort_level.get("synergy")}
         out.setdefault("intershap", out["whole_cohort"]["intershap"])
         out.setdefault("shares", out["whole_cohort"]["shares"])
     return out
@@ -193,6 +199,8 @@ def build_results(run: RunDir, cohort: Cohort) -> tuple[dict[str, Any], pd.DataF
             "intershap": intershap,
             "shares": exp.shares(),
             "shares_ci": ci["shares"],
+            "synergy": {**synergy_summary(exp.mobius, modalities),
+                        "synergy_share_ci": share_interval(exp.mobius, modalities, settings.bootstrap, seed)},
             "variance": exp.variance_decomposition(),
             "additive_c_index": summarise([u.result["interaction"]["additive_c_index"] for u in mine], across),
             "model_c_index_from_game": summarise([u.result["interaction"]["c_index"] for u in mine], across),

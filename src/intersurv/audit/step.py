@@ -6,7 +6,8 @@ set of the maskers is the patients the unit's model was fitted on (:func:`traini
 never the test patients being explained. Writes ``interactions.csv``
 (:mod:`intersurv.interactions.table`: one row per test patient, with the raw
 coalition values) and returns the unit's interaction numbers
-for ``result.json``; with feature groups it also writes ``interactions_groups.csv``
+for ``result.json`` (InterSHAP, shares, synergy vs redundancy of every pair:
+:mod:`intersurv.interactions.synergy`); with feature groups it also writes ``interactions_groups.csv``
 (:mod:`intersurv.audit.groups`). With ``null_refits`` > 0 a fusion model also gets its
 additive null (:mod:`intersurv.audit.additive_null`). On a simulated cohort
 the true log-risk is explained the same way (same patients, same reference,
@@ -21,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..interactions.settings import ExplainSettings
+from ..interactions.synergy import synergy_summary
 from ..interactions.table import FILE_NAME, write_interactions
 from ..positions import positions
 from ..seeds import EXPLAIN, derive_seed
@@ -90,6 +92,7 @@ def audit_step(ctx: UnitContext) -> dict[str, Any]:
             "intershap": exp.score(),
             "additive_null": null,
             "shares": exp.shares(),
+            "synergy": synergy_summary(exp.mobius, exp.modalities),
             "variance": exp.variance_decomposition(),
             "c_index": cost["c_index"],
             "additive_c_index": cost["additive_c_index"],
@@ -107,5 +110,6 @@ def audit_step(ctx: UnitContext) -> dict[str, Any]:
 
         true_exp = explain(TrueLogRisk(ctx.cohort.truth), test, output=settings.output,
                            aggregation=settings.aggregation, **kw)
-        out["interaction"]["truth"] = {"intershap": true_exp.score(), "shares": true_exp.shares()}
+        out["interaction"]["truth"] = {"intershap": true_exp.score(), "shares": true_exp.shares(),
+                                       "synergy": synergy_summary(true_exp.mobius, true_exp.modalities)}
     return out

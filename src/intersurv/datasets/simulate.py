@@ -41,6 +41,17 @@ tanh(10 r_rna_own)``, with own factors ``±1`` plus noise of sd 0.15 whose four
 sign quadrants hold equally many patients, so the soft sign is ±1 to within
 1e-4 for all but a handful of patients: XOR-like, ``b sign sign``; unlike
 ``sign``, ``tanh`` is 0 at the mean, not an arbitrary ±1 set by rounding).
+``shared_binary`` (redundancy by construction): the modalities are noisy
+views of one shared binary factor, the grade ``Z`` (``P(Z = 1) = high_grade``,
+0.25 here, drawn independently per patient). Modality m's grade factor is
+``2.5 u_m`` with the view ``u_m = B_m + view_noise * eps_m``, where ``B_m = Z``
+with probability ``sensitivity`` (the modality shows the factor in that
+fraction of the patients who have it) and 0 otherwise. The log-risk is the
+Bayes log-hazard of a cohort whose hazard ratio is ``exp(b_shared Z)``, given
+both views: ``h = log E[exp(b Z) | u_wsi, u_rna]`` (:func:`.truth.shared_binary_log_hazard`;
+the views are read back from the grade readouts, ``u_m = mean(u_m) + sd(u_m) r_m``).
+Once one view shows the factor the posterior is near 1, and the second view
+adds little: ``h`` is sub-additive where the factor is shown (redundancy).
 
 **Survival.** Event times follow Cox proportional hazards with exactly this
 log-risk and a Weibull baseline, ``H(t | x) = (t / lam)^k exp(h(x))`` in
@@ -68,7 +79,7 @@ from .truth import OUTPUT, TrueLogRisk, ground_truth_interaction, readout_spec, 
 
 __all__ = ["COMMON_PARAMS", "SCENARIOS", "SCENARIO_PARAMS", "TrueLogRisk", "glioma_sim", "simulate"]
 
-SCENARIOS = ("glioma", "glioma3", "additive", "uniqueness", "synergy", "redundancy")
+SCENARIOS = ("glioma", "glioma3", "additive", "uniqueness", "synergy", "redundancy", "shared_binary")
 
 #: Parameters every scenario accepts, with their defaults.
 COMMON_PARAMS: dict[str, float] = {
@@ -89,6 +100,8 @@ SCENARIO_PARAMS: dict[str, dict[str, float]] = {
     "uniqueness": {"b_wsi": 0.7, "b_grade": 0.45},
     "synergy": {"b_synergy": 1.0},
     "redundancy": {"b_grade": 0.6},
+    # the shared binary factor is the grade; its prevalence overrides the common default
+    "shared_binary": {"b_shared": 3.0, "high_grade": 0.25, "view_noise": 0.25, "sensitivity": 0.7},
 }
 INT_PARAMS = ("wsi_dim", "rna_genes")
 NUISANCE_FACTORS = 3
@@ -184,8 +197,10 @@ def _resolve_params(scenario: str, n: int, params: Mapping[str, Any]) -> dict[st
     for key in ("event_rate", "high_grade"):
         if not 0.0 < out[key] < 1.0:
             raise IntersurvError(f"parameter {key!r} must be in (0, 1), got {out[key]}")
-    for key in ("weibull_shape", "median_months", "feature_noise"):
-        if out[key] <= 0:
+    if not 0.0 < out.get("sensitivity", 1.0) <= 1.0:
+        raise IntersurvError(f"parameter 'sensitivity' must be in (0, 1], got {out['sensitivity']}")
+    for key in ("weibull_shape", "median_months", "feature_noise", "view_noise"):
+        if out.get(key, 1.0) <= 0:
             raise IntersurvError(f"parameter {key!r} must be > 0, got {out[key]}")
     n_blocks = 2 + NUISANCE_FACTORS
     if not 0.0 < out["block_fraction"] <= 1.0 / n_blocks:
@@ -216,6 +231,8 @@ def simulate(scenario: str = "glioma", n: int = 575, seed: int = 0, **params: An
     rng = np.random.default_rng([int(seed), SCENARIOS.index(scenario)])
     high = np.zeros(n, dtype=bool)
     high[rng.permutation(n)[: int(round(p["high_grade"] * n))]] = True
+    if scenario == "shared_binary":  # independent draws: the Bayes posterior's prior is exactly high_grade
+        high = rng.uniform(size=n) < p["high_grade"]
     grade = high.astype(np.float64)
     own = _own_factors(rng, n, bimodal=scenario == "synergy")
     age = np.round(np.clip(rng.normal(np.where(high, 58.0, 42.0), 12.0), 18.0, 90.0), 1)
@@ -224,8 +241,13 @@ def simulate(scenario: str = "glioma", n: int = 575, seed: int = 0, **params: An
     modalities: dict[str, np.ndarray] = {}
     names: dict[str, list[str]] = {}
     blocks: dict[str, list[np.ndarray]] = {}
+    views = {}
     for j, (m, width, make) in enumerate((("wsi", p["wsi_dim"], _wsi), ("rna", p["rna_genes"], _rna))):
         grade_factor = 2.5 * grade + 0.6 * rng.standard_normal(n)
+        if scenario == "shared_binary":  # the modality's view of the grade (module docstring)
+            shown = high & (rng.uniform(size=n) < p["sensitivity"])
+            views[m] = shown + p["view_noise"] * rng.standard_normal(n)
+            grade_factor = 2.5 * views[m]
         factors = np.column_stack([grade_factor, own[:, j], rng.standard_normal((n, NUISANCE_FACTORS))])
         block = max(1, int(p["block_fraction"] * width))
         blocks[m] = _factor_blocks(rng, width, factors.shape[1], block)
@@ -248,6 +270,10 @@ def simulate(scenario: str = "glioma", n: int = 575, seed: int = 0, **params: An
     terms = _main_terms(scenario, p)
     if scenario == "synergy":
         terms.append(term(p["b_synergy"], ["wsi_own", "rna_own"], "soft_sign"))
+    if scenario == "shared_binary":
+        terms.append({**term(p["b_shared"], ["wsi_grade", "rna_grade"], "shared_binary"),
+                      "prevalence": p["high_grade"], "noise": p["view_noise"], "sensitivity": p["sensitivity"],
+                      "views": [{"mean": float(views[m].mean()), "sd": float(views[m].std())} for m in views]})
     spec: dict[str, Any] = {"modalities": list(modalities), "readouts": readouts, "terms": terms}
     truth_fn = TrueLogRisk(spec)
     if "interaction" in p:

@@ -45,12 +45,49 @@ PHI: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 }
 
 
+def view_log_likelihood_ratio(u: np.ndarray, noise: float, sensitivity: float) -> np.ndarray:
+    """``log P(u | Z=1) / P(u | Z=0)`` of one view ``u = B + noise * eps`` of a binary factor ``Z``
+    (``B = Z`` with probability ``sensitivity``, else 0; ``eps`` standard normal)::
+
+        log((1 - s) + s exp((u - 1/2) / noise^2))
+    """
+    x = (np.asarray(u, dtype=np.float64) - 0.5) / noise**2
+    if sensitivity >= 1.0:
+        return x
+    return np.logaddexp(np.log1p(-sensitivity), np.log(sensitivity) + x)
+
+
+def shared_binary_log_hazard(term: Mapping[str, Any], readouts: list[np.ndarray]) -> np.ndarray:
+    """The Bayes log-hazard of a binary factor ``Z`` (log hazard ratio ``b = term["coef"]``, prevalence
+    ``pi``) given its views, one per readout (view ``u_k = mean_k + sd_k r_k``; :func:`view_log_likelihood_ratio`
+    for their noise model)::
+
+        L = logit(pi) + sum_k llr(u_k),   p = P(Z = 1 | views) = 1 / (1 + exp(-L))
+        h = log E[exp(b Z) | views] = log(1 - p + p e^b) = softplus(L + b) - softplus(L)
+    """
+    pi = float(term["prevalence"])
+    logit = np.log(pi) - np.log1p(-pi)
+    for r, view in zip(readouts, term["views"]):
+        u = view["mean"] + view["sd"] * np.asarray(r, dtype=np.float64)
+        logit = logit + view_log_likelihood_ratio(u, float(term["noise"]), float(term["sensitivity"]))
+    b = float(term["coef"])
+    return np.logaddexp(0.0, logit + b) - np.logaddexp(0.0, logit)
+
+
+#: Terms that read their readouts jointly (not as a product of ``phi(r)``): ``phi`` name -> function of
+#: the term and its readouts' values.
+JOINT: dict[str, Callable[[Mapping[str, Any], list[np.ndarray]], np.ndarray]] = {
+    "shared_binary": shared_binary_log_hazard,
+}
+
+
 # ------------------------------------------------------------------ the truth
 class TrueLogRisk:
     """The true log-risk of a simulated cohort, as a model callable.
 
     ``TrueLogRisk(cohort.truth)`` (or ``TrueLogRisk(truth["log_risk"])``)
-    evaluates ``h(x) = sum_t coef_t prod_{k in t} phi_t(r_k(x))`` on raw
+    evaluates ``h(x) = sum_t coef_t prod_{k in t} phi_t(r_k(x))`` (a term whose ``phi`` is in
+    :data:`JOINT` adds ``JOINT[phi](term, [r_k(x)])`` instead) on raw
     modality arrays (see the module docstring); ``f(X) -> (N,)`` float64.
     """
 
@@ -66,8 +103,9 @@ class TrueLogRisk:
             unknown = [r for r in t["readouts"] if r not in self.readouts]
             if unknown:
                 raise IntersurvError(f"truth term uses unknown readout {unknown[0]!r}")
-            if t["phi"] not in PHI:
-                raise IntersurvError(f"truth term has unknown phi {t['phi']!r} (expected {', '.join(PHI)})")
+            if t["phi"] not in PHI and t["phi"] not in JOINT:
+                raise IntersurvError(f"truth term has unknown phi {t['phi']!r} "
+                                     f"(expected {', '.join([*PHI, *JOINT])})")
         for k, r in self.readouts.items():
             if r["modality"] not in self.modalities:
                 raise IntersurvError(f"truth readout {k!r} reads unknown modality {r['modality']!r}")
@@ -101,6 +139,9 @@ class TrueLogRisk:
         values = self.readout_values(X)
         h = np.zeros(n)
         for t in self.terms:
+            if t["phi"] in JOINT:
+                h += JOINT[t["phi"]](t, [values[name] for name in t["readouts"]])
+                continue
             prod = np.ones(n)
             for name in t["readouts"]:
                 prod = prod * PHI[t["phi"]](values[name])
@@ -139,10 +180,12 @@ def ground_truth_interaction(truth_fn: TrueLogRisk, X: Mapping[str, np.ndarray])
 
     For each masker of :data:`TRUTH_MASKERS`: ``intershap`` (global score per
     aggregation), ``shares`` (modality and interaction shares per
-    aggregation) and ``variance_decomposition``.
+    aggregation), ``variance_decomposition`` and ``synergy`` (synergy vs
+    redundancy, :func:`intersurv.interactions.synergy.synergy_summary`).
     """
     from ..interactions import explain
     from ..interactions.aggregation import AGGREGATIONS
+    from ..interactions.synergy import synergy_summary
 
     aggregations = [a for a in AGGREGATIONS if a != "swift2026" or len(truth_fn.modalities) == 2]
     on_readouts, R = truth_fn.on_readouts(), truth_fn.readout_arrays(X)
@@ -158,5 +201,6 @@ def ground_truth_interaction(truth_fn: TrueLogRisk, X: Mapping[str, np.ndarray])
             "intershap": {a: e.score(a) for a in aggregations},
             "shares": {a: e.shares(a) for a in aggregations},
             "variance_decomposition": e.variance_decomposition(),
+            "synergy": synergy_summary(e.mobius, e.modalities),
         }
     return out

@@ -56,6 +56,18 @@ test rejects at ``alpha`` the estimate is its centre ``(L + U) / 2``
 (``I_lam`` minus the bootstrap's estimate of its bias) and the CI ``[L, U]``;
 where it does not, the estimate is 0 and the CI ``[0, U]`` (the data are then
 compatible with additivity).
+
+**Synergy or redundancy** (:mod:`.synergy`). The same product model's
+Möbius coefficients (mean masker, cohort as reference) split its interaction
+mass into a synergistic and a redundant part; ``synergy["model"]`` holds the
+split of the fitted model, ``synergy["estimate"]`` the synergy share
+bias-corrected by the same bootstrap refits (centre of the basic interval
+``[2 s - q_0.975, 2 s - q_0.025]`` of the refits' shares ``s_b``, clipped to
+[0, 1]) and ``synergy["ci"]`` that interval; ``kind`` is ``"synergy"`` where
+the estimate exceeds 1/2 and ``"redundancy"`` where it is below. It is
+``reported`` only where the test rejects. A product model is bilinear in the
+principal scores, so its split depends on where the cohort's scores lie:
+``docs/design.md`` and ``docs/validation.md`` say what it recovers.
 """
 
 from __future__ import annotations
@@ -72,6 +84,7 @@ from ..seeds import ADDITIVITY_TEST, derive_seed
 
 if TYPE_CHECKING:
     from ..survival import BreslowBaseline
+    from .explanation import Explanation
     from ..survival.outcomes import CensoringCurve
 
 #: Principal components per modality (glioma-sim: 5 latent factors per modality).
@@ -255,13 +268,46 @@ def fit_products(main: np.ndarray, products: np.ndarray, time: np.ndarray, event
     return cox_ridge(np.column_stack([main, products]), time, event, lam).beta
 
 
-def intershap_of(modalities: list[str], beta: np.ndarray, scores: Mapping[str, np.ndarray]) -> float:
-    """InterSHAP (log-risk, mean masker, the cohort as reference, ``abs``) of the product model."""
+def explain_products(modalities: list[str], beta: np.ndarray, scores: Mapping[str, np.ndarray]) -> "Explanation":
+    """The product model explained on the cohort (log-risk, mean masker, the cohort as reference, ``abs``)."""
     from .explain import explain
 
     model = ProductCox(modalities, beta)
     return explain(model, dict(scores), reference=dict(scores), masker="mean", output="log_risk",
-                   aggregation="abs").score()
+                   aggregation="abs")
+
+
+def intershap_of(modalities: list[str], beta: np.ndarray, scores: Mapping[str, np.ndarray]) -> float:
+    """InterSHAP (log-risk, mean masker, the cohort as reference, ``abs``) of the product model."""
+    return explain_products(modalities, beta, scores).score()
+
+
+def basic_interval(estimate: float, replicates: np.ndarray) -> tuple[float, float]:
+    """Basic bootstrap 95 % interval ``[2 e - q_0.975, 2 e - q_0.025]`` clipped to [0, 1] (NaN without
+    replicates)."""
+    if not len(replicates):
+        return float("nan"), float("nan")
+    low, high = (float(np.clip(2 * estimate - q, 0.0, 1.0)) for q in np.quantile(replicates, [0.975, 0.025]))
+    return low, high
+
+
+def cohort_synergy(model: "Explanation", boot: np.ndarray, rejected: bool) -> dict[str, Any]:
+    """Synergy vs redundancy of the product model's interaction (:mod:`.synergy`): its synergy share, the
+    bias-corrected estimate (centre of the basic bootstrap interval over the refits' shares ``boot``) and
+    that interval; ``reported`` is False where the additivity test does not reject."""
+    from .synergy import synergy_summary
+
+    summary = synergy_summary(model.mobius, model.modalities)
+    share = summary["overall"]["synergy_share"]
+    boot = boot[np.isfinite(boot)]
+    if share is None:
+        return {"reported": False, "estimate": None, "ci": [None, None], "kind": "none", "model": summary,
+                "replicates": int(len(boot))}
+    low, high = basic_interval(share, boot)
+    estimate = (low + high) / 2 if len(boot) else share
+    kind = "synergy" if estimate > 0.5 else "redundancy" if estimate < 0.5 else "balanced"
+    return {"reported": rejected, "estimate": float(estimate), "ci": [low, high], "kind": kind,
+            "model": summary, "replicates": int(len(boot))}
 
 
 def cohort_interaction(cohort: Cohort, *, components: int = COMPONENTS, null_replicates: int = 199,
@@ -272,9 +318,10 @@ def cohort_interaction(cohort: Cohort, *, components: int = COMPONENTS, null_rep
 
     Patients lacking a modality are left out (complete cases; ``patients`` counts those used).
     Returns ``{"p_value", "statistic", "df", "p_chi2", "estimate", "ci", "minimum_detectable", "planted",
-    "penalty", "components", "patients", "null_replicates", "ci_replicates", "alpha", "method"}`` (estimate, CI and
-    minimum detectable interaction as InterSHAP fractions); with fewer than :data:`MIN_EVENTS_PER_COLUMN`
-    events per model column, ``p_value``, ``estimate`` and ``ci`` are None and ``skipped`` says why.
+    "synergy" (:func:`cohort_synergy`), "penalty", "components", "patients", "null_replicates", "ci_replicates",
+    "alpha", "method"}`` (estimate, CI and minimum detectable interaction as InterSHAP fractions); with fewer
+    than :data:`MIN_EVENTS_PER_COLUMN` events per model column, ``p_value``, ``estimate``, ``ci`` and
+    ``synergy`` are None and ``skipped`` says why.
     """
     from ..survival import BreslowBaseline
     from ..survival.outcomes import CensoringCurve
@@ -295,6 +342,7 @@ def cohort_interaction(cohort: Cohort, *, components: int = COMPONENTS, null_rep
             break
     if np.sum(event) < MIN_EVENTS_PER_COLUMN * columns:
         return {"estimate": None, "ci": [None, None], "p_value": None, "minimum_detectable": None,
+                "synergy": None,
                 "planted": None, "alpha": alpha, "components": {m: int(s.shape[1]) for m, s in scores.items()},
                 "patients": cohort.n_patients,
                 "skipped": (f"{int(np.sum(event))} events for {columns} model columns (main effects and "
@@ -305,18 +353,24 @@ def cohort_interaction(cohort: Cohort, *, components: int = COMPONENTS, null_rep
     null = bootstrap_null(main, products, additive, baseline, censoring, null_replicates, rng)
     p_value = float((1 + np.sum(null >= stat)) / (null_replicates + 1))
 
+    from .synergy import synergy_summary
+
     names = list(scores)
     penalty = PENALTY_PER_EVENT * float(np.sum(event))
-    model_intershap = intershap_of(names, fit_products(main, products, time, event, penalty), scores)
+    model = explain_products(names, fit_products(main, products, time, event, penalty), scores)
+    model_intershap = model.score()
     boot = np.empty(ci_replicates)
+    boot_synergy = np.empty(ci_replicates)
     n = len(time)
     for b in range(ci_replicates):
         idx = rng.integers(n, size=n)
-        beta = fit_products(main[idx], products[idx], time[idx], event[idx], penalty)
-        boot[b] = intershap_of(names, beta, scores)
+        refit = explain_products(names, fit_products(main[idx], products[idx], time[idx], event[idx], penalty),
+                                 scores)
+        boot[b] = refit.score()
+        share = synergy_summary(refit.mobius, names)["overall"]["synergy_share"]
+        boot_synergy[b] = np.nan if share is None else share
     rejected = p_value <= alpha
-    low, high = ((float(np.clip(2 * model_intershap - q, 0.0, 1.0)) for q in np.quantile(boot, [0.975, 0.025]))
-                 if ci_replicates else (float("nan"), float("nan")))
+    low, high = basic_interval(model_intershap, boot)
     estimate = (low + high) / 2 if rejected else 0.0
     if not rejected:
         low = 0.0
@@ -328,7 +382,7 @@ def cohort_interaction(cohort: Cohort, *, components: int = COMPONENTS, null_rep
     return {
         "estimate": float(estimate), "ci": [low, high], "p_value": p_value, "model_intershap": model_intershap,
         "minimum_detectable": None if planted is None else planted["minimum_detectable"], "planted": planted,
-        "alpha": alpha,
+        "synergy": cohort_synergy(model, boot_synergy, rejected), "alpha": alpha,
         "statistic": stat, "df": int(products.shape[1]), "p_chi2": float(stats.chi2.sf(stat, products.shape[1])),
         "penalty": penalty, "components": {m: int(s.shape[1]) for m, s in scores.items()},
         "patients": cohort.n_patients,

@@ -44,6 +44,15 @@ _NULL = (
     "p-value, per seed/fold, that the model's InterSHAP exceeds its refits'. Only the excess, not the raw "
     "InterSHAP, is evidence of interaction in the data."
 )
+_SYNERGY = (
+    "<b>Synergy or redundancy.</b> For each patient and pair of modalities, compare the pair's joint effect "
+    "(both present, the others masked, minus the prediction with none) with the sum of its separate effects "
+    "(each alone). Where the interaction makes the joint effect larger in magnitude than that sum, it is "
+    "<b>synergy</b> (together the modalities show risk neither shows alone); where smaller, "
+    "<b>redundancy</b> (they carry the same signal). The <b>synergy share</b> is the synergistic part of "
+    "the mean |pairwise interaction|; redundancy is the rest. It is unchanged by shifting or negating the "
+    "output, and it depends on the masker, like InterSHAP."
+)
 _PM = (
     "<b>Uncertainty.</b> <i>mean \u00b1 sd</i> in the main and null tables is the sample SD across {across} "
     "(one trained model each), not across patients. <i>[lo, hi]</i> after InterSHAP is a 95 % bootstrap "
@@ -83,6 +92,7 @@ def definitions_html(results: Mapping[str, Any]) -> str:
         _NULL + ("" if any(isinstance((a or {}).get("additive_null"), Mapping)
                            for a in (results.get("architectures") or {}).values())
                  else " This run did not compute it (<code>--null-refits 0</code>)."),
+        _SYNERGY,
         _PM.format(across=e(across)),
         _SURVIVAL_SCALE,
     ]

@@ -17,7 +17,8 @@ DASH = "\u2013"
 PM = "\u00b1"
 
 MAIN_COLUMNS = (
-    "architecture", "params", "C-index", "Uno C", "IBS", "InterSHAP", "shares", "additive C-index",
+    "architecture", "params", "C-index", "Uno C", "IBS", "InterSHAP", "shares", "synergy share",
+    "additive C-index",
 )
 NULL_COLUMNS = ("architecture", "InterSHAP", "additive null", "excess", "p per unit")
 NULL_NOTE = ("additive null: InterSHAP of the architecture refitted on outcomes drawn from each unit model's "
@@ -98,6 +99,15 @@ def _intershap_cell(ish: Any) -> str:
     return text if ci == DASH else f"{text} {ci}"
 
 
+def _synergy_cell(synergy: Any) -> str:
+    """The pooled synergy share and its CI (``architectures.<name>.synergy``), or a dash."""
+    if not isinstance(synergy, Mapping):
+        return DASH
+    text = fmt_pct((synergy.get("overall") or {}).get("synergy_share"))
+    ci = fmt_ci(synergy.get("synergy_share_ci"), pct=True)
+    return text if ci == DASH else f"{text} {ci}"
+
+
 def main_table_rows(results: Mapping[str, Any]) -> list[list[str]]:
     """One row of strings per architecture (plus a ground-truth row when known)."""
     rows = []
@@ -112,13 +122,14 @@ def main_table_rows(results: Mapping[str, Any]) -> list[list[str]]:
             fmt_mean_sd(a.get("ibs")),
             _intershap_cell(a.get("intershap")),
             fmt_shares(a.get("shares")),
+            _synergy_cell(a.get("synergy")),
             fmt_mean_sd(a.get("additive_c_index")),
         ])
     truth = results.get("truth")
     if isinstance(truth, Mapping):
         rows.append([
             "ground truth", DASH, DASH, DASH, DASH, fmt_pct(truth.get("intershap")),
-            fmt_shares(truth.get("shares")), DASH,
+            fmt_shares(truth.get("shares")), fmt_pct(truth.get("synergy_share")), DASH,
         ])
     return rows
 
@@ -135,6 +146,9 @@ def table_notes(results: Mapping[str, Any]) -> list[str]:
     for agg, masker, output in sorted(settings):
         notes.append(f"InterSHAP: aggregation {agg}, masker {masker}, output {output}; "
                      "[..] is the bootstrap 95 % CI.")
+    notes.append("synergy share: the part of the models' pairwise interaction (mean |Möbius interaction|) "
+                 "where the joint effect of a pair exceeds the sum of its separate effects; redundancy is the "
+                 "rest (docs/design.md).")
     truth = results.get("truth")
     if isinstance(truth, Mapping):
         notes.append(f"Ground truth: aggregation {truth.get('aggregation')}, masker {truth.get('masker')}.")
