@@ -5,9 +5,9 @@ each architecture's module for its math.
 """
 
 from .registry import (ARCHITECTURES, CLINICAL_MODALITY, Architecture, build_model, count_parameters,
-                       expand_architectures, is_linear,
+                       expand_architectures, is_linear, is_pooled, base_architecture, POOLED_SUFFIX,
                        model_modalities, resolve_hyper)
 
 __all__ = ["ARCHITECTURES", "CLINICAL_MODALITY", "Architecture", "build_model", "count_parameters", "expand_architectures",
-           "is_linear",
+           "is_linear", "is_pooled", "base_architecture", "POOLED_SUFFIX",
            "model_modalities", "resolve_hyper"]
