@@ -118,6 +118,22 @@ def _additive_null(units: list[Unit], across: str) -> dict[str, Any] | None:
     }
 
 
+def _attention(units: list[Unit]) -> dict[str, Any] | None:
+    """Of an attention-MIL architecture, per bag modality: the highest- and lowest-risk test patients over
+    all its units, each with its unit and most-attended patches (None for other models)."""
+    entries = [(u.name, u.result["attention"]) for u in units if u.result.get("attention")]
+    if not entries:
+        return None
+    out: dict[str, Any] = {}
+    for m in entries[0][1]:
+        picks = {}
+        for role, pick in (("highest", max), ("lowest", min)):
+            unit, entry = pick(((n, a[m][role]) for n, a in entries), key=lambda t: t[1]["log_risk"])
+            picks[role] = {"unit": unit, **entry}
+        out[m] = picks
+    return out
+
+
 def _truth_summary(cohort: Cohort, units: list[Unit], settings: ExplainSettings) -> dict[str, Any] | None:
     truth = cohort.truth
     if truth is None:
@@ -198,6 +214,7 @@ def build_results(run: RunDir, cohort: Cohort) -> tuple[dict[str, Any], pd.DataF
                                         for u in mine], across),
             "prognostic": _prognostic(cohort, rows, prog_settings, seed),
             "time_curve": _time_curve(mine),
+            "attention": _attention(mine),
         }
     proto = config.protocol
     protocol = {"kind": proto.kind, "seeds": list(config.seeds), "val_fraction": config.train.val_fraction,

@@ -11,7 +11,8 @@ unit's training patients with that seed). A unit
    :func:`intersurv.metrics.evaluate`, whose training data (censoring
    distribution, Breslow baseline of the Brier scores) are the unit's whole
    training fold: the training and validation patients,
-3. writes the checkpoint, ``split.json`` and ``predictions.csv``,
+3. writes the checkpoint, ``split.json`` and ``predictions.csv`` (and, for an
+   attention-MIL model, ``attention.parquet``: every test patch's weight),
 4. runs the optional per-unit step (see :data:`UnitStep`), whose dict is merged
    into the result and which may write more files into the unit directory,
 5. writes ``result.json`` atomically, last: the unit is done iff it exists.
@@ -42,7 +43,7 @@ import pandas as pd
 
 from ..cohort import Cohort
 from ..errors import IntersurvError
-from ..io.atomic import write_json_atomic, write_text_atomic
+from ..io.atomic import atomic_path, write_json_atomic, write_text_atomic
 from ..io.cohort_dir import write_cohort_dir
 from ..metrics import horizon_drops_logged_once
 from .executors import available_cores, make_executor
@@ -155,6 +156,7 @@ def _run_unit(cohort: Cohort, config: ExperimentConfig, run_path: Path, key: tup
               step: UnitStep | None) -> dict[str, Any]:
     from ..metrics import evaluate
     from .fit import fit
+    from .mil_fit import ATTENTION_FILE, MILFittedModel, attention_table, model_inputs
 
     arch, seed, fold = key
     path = Path(run_path) / "units" / unit_name(arch, seed, fold)
@@ -167,8 +169,8 @@ def _run_unit(cohort: Cohort, config: ExperimentConfig, run_path: Path, key: tup
     train_fold = cohort.subset(split.train)
     test = cohort.subset(split.test)
     model = fit(train_fold, arch, seed=seed, **config.train.to_dict())
-    test_lr = np.asarray(model.predict_log_risk(test.X), dtype=np.float64)
-    train_lr = np.asarray(model.predict_log_risk(train_fold.X), dtype=np.float64)
+    test_lr = np.asarray(model.predict_log_risk(model_inputs(model, test)), dtype=np.float64)
+    train_lr = np.asarray(model.predict_log_risk(model_inputs(model, train_fold)), dtype=np.float64)
     horizons = unit_horizons(config, train_fold, test)
     metrics = evaluate(test_lr, test.time, test.event, train_log_risk=train_lr, train_time=train_fold.time,
                        train_event=train_fold.event, horizons=horizons)
@@ -179,6 +181,9 @@ def _run_unit(cohort: Cohort, config: ExperimentConfig, run_path: Path, key: tup
     write_text_atomic(path / "predictions.csv", pd.DataFrame({
         "patient_id": test.ids, "time": test.time, "event": test.event, "log_risk": test_lr,
     }).to_csv(index=False))
+    if isinstance(model, MILFittedModel):
+        with atomic_path(path / ATTENTION_FILE) as tmp:
+            attention_table(model, test).to_parquet(tmp, index=False)
 
     result: dict[str, Any] = {
         "unit": unit_name(arch, seed, fold), "arch": arch, "seed": seed, "fold": fold,

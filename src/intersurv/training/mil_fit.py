@@ -61,6 +61,8 @@ from .standardize import Standardizer
 PATCH_SAMPLE = 20_000
 #: Padded patches (patients x longest bag) per forward pass of the encoders at evaluation.
 CHUNK_PATCHES = 1 << 16
+#: The per-unit file of attention weights (:func:`attention_table` of the test patients).
+ATTENTION_FILE = "attention.parquet"
 #: Prefix of the patch axes in the safetensors file.
 PATCH_AXES_KEY = "patch_axes/"
 
