@@ -30,6 +30,7 @@ patch comes from, and (simulated cohorts only) the true ``informative`` flag.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -48,9 +49,14 @@ _MEMMAP_DTYPES = ("float32", "float16")
 
 
 class BagStore(Protocol):
-    """What a BagSet backend provides (positions are the store's own bag indices)."""
+    """What a BagSet backend provides (positions are the store's own bag indices).
+
+    ``pooled`` is the store's cached (len, d) float32 pooled means, or None.
+    """
 
     width: int
+    dtype: str
+    pooled: np.ndarray | None
 
     def __len__(self) -> int: ...
     def sizes(self) -> np.ndarray: ...
@@ -62,11 +68,16 @@ class BagStore(Protocol):
 
 
 class ConcatenatedStore:
-    """Every patch in one (T, d) array (in memory or a memmap) with offsets (N + 1,)."""
+    """Every patch in one (T, d) array (in memory or a memmap) with offsets (N + 1,).
+
+    Bag i is rows ``starts[i]:ends[i]`` (``offsets[i]:offsets[i + 1]`` unless
+    :meth:`aligned` re-indexed the bags).
+    """
 
     def __init__(self, features: np.ndarray, offsets: np.ndarray, *, coords: np.ndarray | None = None,
                  informative: np.ndarray | None = None, slide_index: np.ndarray | None = None,
-                 slide_names: Sequence[str] | None = None, source: str = "in memory") -> None:
+                 slide_names: Sequence[str] | None = None, pooled: np.ndarray | None = None,
+                 source: str = "in memory") -> None:
         offsets = np.asarray(offsets, dtype=np.int64)
         if features.ndim != 2 or offsets.ndim != 1 or len(offsets) < 2 or offsets[0] != 0 \
                 or offsets[-1] != features.shape[0] or (np.diff(offsets) < 0).any():
@@ -78,7 +89,13 @@ class ConcatenatedStore:
                 raise IntersurvError(f"{source}: {label} has shape {arr.shape}, expected {shape}")
         if (slide_index is None) != (slide_names is None):
             raise IntersurvError(f"{source}: slide_index and slide names come together")
-        self._x, self._off = features, offsets
+        if pooled is not None and pooled.shape != (len(offsets) - 1, features.shape[1]):
+            raise IntersurvError(f"{source}: pooled means have shape {pooled.shape}, expected "
+                                 f"({len(offsets) - 1}, {features.shape[1]})")
+        self._x = features
+        self._starts, self._ends = offsets[:-1], offsets[1:]
+        self.pooled = pooled
+        self.dtype = features.dtype.name
         self._coords, self._informative = coords, informative
         self._slide_index = slide_index
         self._slide_names = None if slide_names is None else np.asarray(list(slide_names), dtype=object)
@@ -86,13 +103,25 @@ class ConcatenatedStore:
         self.source = source
 
     def __len__(self) -> int:
-        return len(self._off) - 1
+        return len(self._starts)
 
     def sizes(self) -> np.ndarray:
-        return np.diff(self._off)
+        return self._ends - self._starts
 
     def _rows(self, i: int) -> slice:
-        return slice(int(self._off[i]), int(self._off[i + 1]))
+        return slice(int(self._starts[i]), int(self._ends[i]))
+
+    def aligned(self, rows: np.ndarray) -> "ConcatenatedStore":
+        """The same patches with bag j = this store's bag ``rows[j]``, or an empty bag where ``rows[j] < 0``."""
+        rows = np.asarray(rows, dtype=np.int64)
+        out = copy.copy(self)
+        absent = rows < 0
+        safe = np.where(absent, 0, rows)
+        out._starts = np.where(absent, 0, self._starts[safe])
+        out._ends = np.where(absent, 0, self._ends[safe])
+        if self.pooled is not None:
+            out.pooled = np.where(absent[:, None], np.float32(np.nan), self.pooled[safe]).astype(np.float32)
+        return out
 
     def features(self, i: int) -> np.ndarray:
         return np.array(self._x[self._rows(i)], dtype=np.float32)
@@ -169,6 +198,9 @@ class BagSet:
 
     def pooled(self) -> np.ndarray:
         """(N, d) float32, each bag's mean patch (float64 sums, one streaming pass, cached); NaN rows for empty bags."""
+        if self._pooled is None and self._store.pooled is not None:
+            self._pooled = self._store.pooled[self._rows]
+            self._pooled.setflags(write=False)
         if self._pooled is None:
             out = np.full((len(self), self.width), np.nan, dtype=np.float32)
             for a in range(len(self)):
@@ -182,6 +214,11 @@ class BagSet:
     @property
     def has_coords(self) -> bool:
         return len(self) > 0 and self.coords(0) is not None
+
+    @property
+    def dtype(self) -> str:
+        """How the backend stores the features (``float32`` or ``float16``); :meth:`bag` returns float32."""
+        return self._store.dtype
 
     def describe(self) -> str:
         """Where the bags live (a directory or ``in memory``)."""
@@ -236,16 +273,14 @@ class BagSet:
         return cls(store)
 
     @classmethod
-    def open_memmap(cls, directory: str | Path) -> "BagSet":
-        """The bags of a directory written by :func:`write_memmap_bags`, memory-mapped read-only."""
+    def open_memmap(cls, directory: str | Path, patients: Sequence[str] | None = None) -> "BagSet":
+        """The bags of a directory written by :func:`write_memmap_bags`, memory-mapped read-only.
+
+        With ``patients``, bag a is that of ``patients[a]`` by the directory's
+        patient ids (an empty bag for a patient it lacks); else the directory's order.
+        """
         root = Path(directory)
-        manifest = root / MEMMAP_MANIFEST
-        try:
-            meta = json.loads(manifest.read_text())
-        except (OSError, ValueError) as exc:
-            raise IntersurvError(f"{manifest}: cannot read the bag manifest ({exc})") from None
-        if not isinstance(meta, dict) or meta.get("format") != _MEMMAP_FORMAT:
-            raise IntersurvError(f"{manifest}: not an intersurv bag directory")
+        meta = read_memmap_manifest(root)
 
         def _load(name: str, required: bool) -> np.ndarray | None:
             path = root / name
@@ -261,25 +296,49 @@ class BagSet:
         x = _load("features.npy", True)
         if x.dtype.name not in _MEMMAP_DTYPES:
             raise IntersurvError(f"{root / 'features.npy'}: dtype {x.dtype} is not one of {', '.join(_MEMMAP_DTYPES)}")
-        names = meta.get("slides")
+        pooled = _load("pooled.npy", False)
         store = ConcatenatedStore(
             x, np.asarray(_load("offsets.npy", True)), coords=_load("coords.npy", False),
             informative=_load("informative.npy", False), slide_index=_load("slide_index.npy", False),
-            slide_names=names, source=str(root))
+            slide_names=meta.get("slides"), pooled=None if pooled is None else np.array(pooled, dtype=np.float32),
+            source=str(root))
+        if patients is not None:
+            if meta.get("patients") is None:
+                raise IntersurvError(f"{root / MEMMAP_MANIFEST}: no patient ids to match the bags by")
+            where = {str(p): i for i, p in enumerate(meta["patients"])}
+            store = store.aligned(np.array([where.get(str(p), -1) for p in patients], dtype=np.int64))
         return cls(store)
+
+
+def read_memmap_manifest(directory: str | Path) -> dict:
+    """The ``bags.json`` of a memory-mapped bag directory (``bags``, ``width``, ``dtype``, ``patches``,
+    optional ``patients`` and ``slides``); an IntersurvError when it is not one."""
+    manifest = Path(directory) / MEMMAP_MANIFEST
+    try:
+        meta = json.loads(manifest.read_text())
+    except (OSError, ValueError) as exc:
+        raise IntersurvError(f"{manifest}: cannot read the bag manifest ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != _MEMMAP_FORMAT:
+        raise IntersurvError(f"{manifest}: not an intersurv bag directory")
+    patients = meta.get("patients")
+    if patients is not None and (not isinstance(patients, list) or len(patients) != meta.get("bags")):
+        raise IntersurvError(f"{manifest}: 'patients' must list one patient id per bag")
+    return meta
 
 
 class MemmapBagWriter:
     """Write bags one patient at a time into a memory-mapped bag directory (atomically).
 
-    The sizes are known up front; :meth:`put` fills patient a's rows; :meth:`close`
+    The sizes are known up front; :meth:`put` fills patient a's rows (and the
+    pooled mean of what is stored, kept as ``pooled.npy``); :meth:`close`
     renames the finished temporary directory to ``directory`` (replacing an
     existing bag directory) and returns the memory-mapped BagSet. Nothing is
     left behind when the writer fails (use it as a context manager).
     """
 
     def __init__(self, directory: str | Path, sizes: Sequence[int], width: int, *, dtype: str = "float32",
-                 coords: bool = False, informative: bool = False, slide_names: Sequence[str] | None = None) -> None:
+                 coords: bool = False, informative: bool = False, slide_names: Sequence[str] | None = None,
+                 patients: Sequence[str] | None = None) -> None:
         if dtype not in _MEMMAP_DTYPES:
             raise IntersurvError(f"bag dtype {dtype!r} is not one of {', '.join(_MEMMAP_DTYPES)}")
         self.directory = Path(directory)
@@ -296,6 +355,10 @@ class MemmapBagWriter:
                         if slide_names is not None else None)
         self._slide_names = None if slide_names is None else [str(s) for s in slide_names]
         np.save(self._tmp / "offsets.npy", self._off)
+        self._pooled = np.full((len(sizes), int(width)), np.nan, dtype=np.float32)
+        if patients is not None and len(patients) != len(sizes):
+            raise IntersurvError(f"{len(patients)} patient ids for {len(sizes)} bags")
+        self._patients = None if patients is None else [str(p) for p in patients]
         self._dtype, self._width = dtype, int(width)
 
     def put(self, a: int, features: np.ndarray, *, coords: np.ndarray | None = None,
@@ -306,6 +369,8 @@ class MemmapBagWriter:
         if features.shape != (n, self._width):
             raise IntersurvError(f"bag {a}: features {features.shape}, expected ({n}, {self._width})")
         self._x[rows] = features
+        if n:
+            self._pooled[a] = np.asarray(self._x[rows], dtype=np.float32).mean(axis=0, dtype=np.float64)
         for label, dest, value in (("coords", self._coords, coords), ("informative", self._inf, informative),
                                    ("slide index", self._slides, slide_index)):
             if dest is not None:
@@ -317,10 +382,13 @@ class MemmapBagWriter:
         for arr in (self._x, self._coords, self._inf, self._slides):
             if arr is not None:
                 arr.flush()
+        np.save(self._tmp / "pooled.npy", self._pooled)
         meta = {"format": _MEMMAP_FORMAT, "version": 1, "bags": len(self._off) - 1, "width": self._width,
                 "dtype": self._dtype, "patches": int(self._off[-1])}
         if self._slide_names is not None:
             meta["slides"] = self._slide_names
+        if self._patients is not None:
+            meta["patients"] = self._patients
         (self._tmp / MEMMAP_MANIFEST).write_text(json.dumps(meta, indent=1) + "\n")
         self._x = self._coords = self._inf = self._slides = None
         if self.directory.exists():
@@ -348,8 +416,14 @@ class MemmapBagWriter:
             self.abort()
 
 
-def write_memmap_bags(bags: BagSet, directory: str | Path, *, dtype: str = "float32") -> BagSet:
-    """Copy ``bags`` (any backend) into a memory-mapped bag directory, one bag at a time; returns it opened."""
+def write_memmap_bags(bags: BagSet, directory: str | Path, *, dtype: str | None = None,
+                      patients: Sequence[str] | None = None) -> BagSet:
+    """Copy ``bags`` (any backend) into a memory-mapped bag directory, one bag at a time; returns it opened.
+
+    ``dtype``: ``float32`` or ``float16`` (default: as ``bags`` stores them);
+    ``patients``: one id per bag, kept in the manifest.
+    """
+    dtype = dtype or (bags.dtype if bags.dtype in _MEMMAP_DTYPES else "float32")
     names: list[str] | None = None
     lookup: dict[str, int] = {}
     if len(bags) and bags.slide_of_patch(0) is not None:
@@ -357,7 +431,7 @@ def write_memmap_bags(bags: BagSet, directory: str | Path, *, dtype: str = "floa
         lookup = {s: j for j, s in enumerate(names)}
     with MemmapBagWriter(directory, bags.sizes(), bags.width, dtype=dtype, coords=bags.has_coords,
                          informative=len(bags) > 0 and bags.informative(0) is not None,
-                         slide_names=names) as writer:
+                         slide_names=names, patients=patients) as writer:
         for a in range(len(bags)):
             slides = bags.slide_of_patch(a)
             writer.put(a, bags.bag(a), coords=bags.coords(a), informative=bags.informative(a),
