@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from intersurv.bags import BagSet, write_memmap_bags
+from intersurv.bags import BagSet, write_bag_dir
 from intersurv.cohort import Cohort
 from intersurv.errors import CohortError
 
@@ -42,19 +42,19 @@ def test_bagset_from_arrays_matches_numpy() -> None:
     np.testing.assert_array_equal(sub.sizes(), [len(bags[4]), len(bags[0])])
 
 
-def test_memmap_round_trip_keeps_bags_and_annotations(tmp_path) -> None:
+def test_bag_dir_round_trip_keeps_bags_and_annotations(tmp_path) -> None:
     bags = _bags(3)
     inf = [np.arange(len(x)) % 3 == 0 for x in bags]
     slides = [[f"slide{i}"] * len(x) for i, x in enumerate(bags)]
     bs = BagSet.from_arrays(bags, slides=slides, informative=inf)
-    mm = write_memmap_bags(bs, tmp_path / "bags")
+    mm = write_bag_dir(bs, tmp_path / "bags")
     assert mm.describe() == str(tmp_path / "bags")
     for a in range(len(bags)):
         np.testing.assert_array_equal(mm.bag(a), bags[a])
         np.testing.assert_array_equal(mm.informative(a), inf[a])
         assert list(mm.slide_of_patch(a)) == slides[a]
     assert mm.coords(0) is None
-    half = write_memmap_bags(bs, tmp_path / "bags", dtype="float16")  # replaces the directory
+    half = write_bag_dir(bs, tmp_path / "bags", dtype="float16")  # replaces the directory
     assert half.bag(1).dtype == np.float32
     np.testing.assert_allclose(half.bag(1), bags[1], atol=2e-3)
 

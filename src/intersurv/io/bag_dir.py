@@ -17,8 +17,8 @@ absolute path (feature directories are large and usually live elsewhere).
   the clinical table are ignored (with a warning), like rows of a modality
   table. The files are read lazily (:class:`intersurv.wsi.bags.H5BagStore`).
 * A bag directory with a ``bags.json`` manifest (written by
-  :func:`write_bag_modality`, the simulator or :func:`intersurv.bags.write_memmap_bags`
-  with patient ids): one memory-mapped array of all patches.
+  :func:`write_bag_modality`, the simulator or :func:`intersurv.bags.write_bag_dir`
+  with patient ids): one .npy of all patches plus offsets, read per bag.
 
 A patient of the clinical table without a bag is missing from the modality,
 with the usual ``drop_incomplete`` / ``allow_missing`` rules of
@@ -33,7 +33,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..bags import MEMMAP_MANIFEST, BagSet, read_memmap_manifest, write_memmap_bags
+from ..bags import BAG_MANIFEST, BagSet, read_bag_manifest, write_bag_dir
 from ..errors import CohortError, IntersurvError
 
 BAG_KIND = "bags"
@@ -65,19 +65,19 @@ def scan_bag_modality(root: Path, m: str, spec: dict[str, Any], clinical_ids: li
                       clin_path: Path, cfg_path: Path) -> BagSource:
     """Find modality ``m``'s bags and the patients they belong to (no features read)."""
     path = _bag_directory(root, m, spec, cfg_path)
-    if (path / MEMMAP_MANIFEST).exists():
+    if (path / BAG_MANIFEST).exists():
         if "slides" in spec:
             raise CohortError(f"{cfg_path}: modality {m!r}: 'slides' is for .h5 directories; {path} is an "
                               "intersurv bag directory with its own patient ids")
         try:
-            meta = read_memmap_manifest(path)
+            meta = read_bag_manifest(path)
             if meta.get("patients") is None:
-                raise IntersurvError(f"{path / MEMMAP_MANIFEST}: no patient ids")
+                raise IntersurvError(f"{path / BAG_MANIFEST}: no patient ids")
             sizes = np.load(path / "offsets.npy", allow_pickle=False)
         except (OSError, ValueError, IntersurvError) as exc:
             raise CohortError(f"modality {m!r}: {exc}") from None
         present = frozenset(str(p) for p, n in zip(meta["patients"], np.diff(sizes)) if n > 0)
-        return BagSource(path, present, lambda ids: BagSet.open_memmap(path, patients=ids))
+        return BagSource(path, present, lambda ids: BagSet.open_dir(path, patients=ids))
 
     from ..wsi.bags import open_h5_bags
     from ..wsi.pool import assign_slides
@@ -107,8 +107,8 @@ def scan_bag_modality(root: Path, m: str, spec: dict[str, Any], clinical_ids: li
 
 def write_bag_modality(bags: BagSet, ids: np.ndarray, root: Path, m: str) -> str:
     """Write modality ``m``'s bags under ``root`` as the bag directory ``<m>.bags`` (patients with a
-    non-empty bag, memory-mapped format, atomically); returns the directory's name."""
+    non-empty bag, atomically); returns the directory's name."""
     name = f"{m}.bags"
     present = np.flatnonzero(bags.sizes() > 0)
-    write_memmap_bags(bags.subset(present), root / name, patients=[str(p) for p in np.asarray(ids)[present]])
+    write_bag_dir(bags.subset(present), root / name, patients=[str(p) for p in np.asarray(ids)[present]])
     return name

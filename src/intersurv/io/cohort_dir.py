@@ -430,7 +430,7 @@ def write_cohort_dir(cohort: Cohort, path: str | Path, *, table_format: str = "p
     """Write ``cohort`` as a cohort directory; every file is written atomically.
 
     Modalities go to ``<name>.parquet`` (exact float32 round trip) or
-    ``<name>.csv``; bag modalities to the memory-mapped bag directory
+    ``<name>.csv``; bag modalities to the bag directory
     ``<name>.bags`` (bags copied one at a time). Loading the directory back gives identical arrays.
     ``covariates_as_modality`` writes that switch into ``cohort.toml`` (the
     covariates are then read as one more modality of that name).
