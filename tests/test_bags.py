@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from intersurv.bags import BagSet, write_memmap_bags
+from intersurv.bags import BagSet, write_bag_dir
 from intersurv.cohort import Cohort
 from intersurv.errors import CohortError
 
@@ -42,19 +42,19 @@ def test_bagset_from_arrays_matches_numpy() -> None:
     np.testing.assert_array_equal(sub.sizes(), [len(bags[4]), len(bags[0])])
 
 
-def test_memmap_round_trip_keeps_bags_and_annotations(tmp_path) -> None:
+def test_bag_dir_round_trip_keeps_bags_and_annotations(tmp_path) -> None:
     bags = _bags(3)
     inf = [np.arange(len(x)) % 3 == 0 for x in bags]
     slides = [[f"slide{i}"] * len(x) for i, x in enumerate(bags)]
     bs = BagSet.from_arrays(bags, slides=slides, informative=inf)
-    mm = write_memmap_bags(bs, tmp_path / "bags")
+    mm = write_bag_dir(bs, tmp_path / "bags")
     assert mm.describe() == str(tmp_path / "bags")
     for a in range(len(bags)):
         np.testing.assert_array_equal(mm.bag(a), bags[a])
         np.testing.assert_array_equal(mm.informative(a), inf[a])
         assert list(mm.slide_of_patch(a)) == slides[a]
     assert mm.coords(0) is None
-    half = write_memmap_bags(bs, tmp_path / "bags", dtype="float16")  # replaces the directory
+    half = write_bag_dir(bs, tmp_path / "bags", dtype="float16")  # replaces the directory
     assert half.bag(1).dtype == np.float32
     np.testing.assert_allclose(half.bag(1), bags[1], atol=2e-3)
 
@@ -84,3 +84,135 @@ def test_empty_bag_is_a_missing_modality() -> None:
     bags[2] = np.zeros((0, 3), np.float32)
     c = _cohort(BagSet.from_arrays(bags))
     assert c.missing["wsi"].tolist() == [False, False, True, False, False]
+
+
+# ---------------------------------------------------------------- .h5 bags in cohort directories
+def _write_h5(path, features, coords=None, batched=False) -> None:
+    import h5py
+
+    with h5py.File(path, "w") as fh:
+        fh.create_dataset("features", data=features[None] if batched else features)
+        if coords is not None:
+            fh.create_dataset("coords", data=coords)
+
+
+def _bag_cohort_dir(root, *, slides_csv=False, width=4, seed=0):
+    """clinical.csv for 4 patients, rna.csv, and a wsi_h5/ directory: TCGA-named slides (patient 2 has two,
+    one stored as (1, n, d) without coords), or arbitrary names mapped by slides.csv."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    ids = [f"TCGA-AB-000{i}" for i in range(4)]
+    pd.DataFrame({"patient_id": ids, "time": [5.0, 7.0, 9.0, 11.0], "event": [1, 0, 1, 1]}).to_csv(
+        root / "clinical.csv", index=False)
+    pd.DataFrame({"patient_id": ids, "g1": rng.normal(size=4), "g2": rng.normal(size=4)}).to_csv(
+        root / "rna.csv", index=False)
+    h5 = root / "wsi_h5"
+    h5.mkdir()
+    per_patient = {}
+    rows = []
+    for i, pid in enumerate(ids):
+        parts = []
+        for s in range(2 if i == 2 else 1):
+            x = rng.normal(size=(3 + i + s, width)).astype(np.float32)
+            stem = f"slide{i}{s}" if slides_csv else f"{pid}-01Z-00-DX{s + 1}"
+            odd = i == 2 and s == 1
+            _write_h5(h5 / f"{stem}.h5", x, coords=None if odd else np.arange(2 * len(x)).reshape(-1, 2), batched=odd)
+            rows.append((stem, pid))
+            parts.append(x)
+        per_patient[pid] = np.concatenate(parts)
+    toml = ['name = "bagcohort"', "", "[modalities.rna]", 'file = "rna.csv"', "", "[modalities.wsi]",
+            'kind = "bags"', 'dir = "wsi_h5"']
+    if slides_csv:
+        pd.DataFrame(rows, columns=["slide", "patient_id"]).to_csv(root / "slides.csv", index=False)
+        toml.append('slides = "slides.csv"')
+    (root / "cohort.toml").write_text("\n".join(toml) + "\n")
+    return ids, per_patient
+
+
+@pytest.mark.parametrize("slides_csv", [False, True])
+def test_read_h5_bag_cohort_by_file_name_or_slide_table(tmp_path, slides_csv) -> None:
+    from intersurv.io.cohort_dir import read_cohort_dir
+
+    ids, per_patient = _bag_cohort_dir(tmp_path, slides_csv=slides_csv)
+    c = read_cohort_dir(tmp_path)
+    assert c.kinds["wsi"] == "bags" and c.bags["wsi"].width == 4
+    np.testing.assert_array_equal(c.bags["wsi"].sizes(), [3, 4, 5 + 6, 6])
+    for a, pid in enumerate(ids):
+        np.testing.assert_array_equal(c.bags["wsi"].bag(a), per_patient[pid])
+        np.testing.assert_allclose(c.modalities["wsi"][a], per_patient[pid].astype(np.float64).mean(axis=0),
+                                   rtol=1e-6)
+    slides = c.bags["wsi"].slide_of_patch(2)
+    assert len(set(slides)) == 2 and len(slides) == 11
+    assert c.bags["wsi"].coords(0) is None  # coords only when every slide has them (one of patient 2's has none)
+
+
+def test_bag_cohort_round_trip_and_subset(tmp_path) -> None:
+    from intersurv.io.cohort_dir import read_cohort_dir, write_cohort_dir
+
+    (tmp_path / "in").mkdir()
+    _bag_cohort_dir(tmp_path / "in")
+    c = read_cohort_dir(tmp_path / "in")
+    write_cohort_dir(c, tmp_path / "out")
+    assert (tmp_path / "out" / "wsi.bags" / "bags.json").exists()
+    back = read_cohort_dir(tmp_path / "out")
+    assert back.kinds == c.kinds
+    np.testing.assert_array_equal(back.modalities["wsi"], c.modalities["wsi"])
+    for a in range(4):
+        np.testing.assert_array_equal(back.bags["wsi"].bag(a), c.bags["wsi"].bag(a))
+        assert list(back.bags["wsi"].slide_of_patch(a)) == list(c.bags["wsi"].slide_of_patch(a))
+    sub = back.subset([2, 0])
+    np.testing.assert_array_equal(sub.bags["wsi"].bag(0), c.bags["wsi"].bag(2))
+    np.testing.assert_array_equal(sub.modalities["wsi"], c.modalities["wsi"][[2, 0]])
+
+
+def _break(root, what):
+    import h5py
+
+    h5 = root / "wsi_h5"
+    if what == "missing":
+        (h5 / "TCGA-AB-0001-01Z-00-DX1.h5").unlink()
+    elif what == "empty":
+        _write_h5(h5 / "TCGA-AB-0001-01Z-00-DX1.h5", np.zeros((0, 4), np.float32))
+    elif what == "width":
+        _write_h5(h5 / "TCGA-AB-0001-01Z-00-DX1.h5", np.ones((3, 5), np.float32))
+    elif what == "corrupt":
+        (h5 / "TCGA-AB-0001-01Z-00-DX1.h5").write_bytes(b"not an hdf5 file")
+    elif what == "nan":
+        x = np.ones((3, 4), np.float32)
+        x[1, 2] = np.nan
+        _write_h5(h5 / "TCGA-AB-0001-01Z-00-DX1.h5", x)
+    elif what == "no-features":
+        with h5py.File(h5 / "TCGA-AB-0001-01Z-00-DX1.h5", "w") as fh:
+            fh.create_dataset("coords", data=np.zeros((3, 2)))
+
+
+@pytest.mark.parametrize("what, message", [
+    ("missing", r"wsi_h5: patient 'TCGA-AB-0001' from clinical.csv has no bag"),
+    ("empty", r"TCGA-AB-0001-01Z-00-DX1.h5: empty bag, no patches \(patient 'TCGA-AB-0001'\)"),
+    ("width", r"TCGA-AB-0001-01Z-00-DX1.h5: 5 features per patch \(patient 'TCGA-AB-0001'\), but "
+              r"TCGA-AB-0000-01Z-00-DX1.h5 has 4"),
+    ("corrupt", r"TCGA-AB-0001-01Z-00-DX1.h5: cannot read HDF5 file .*\(patient 'TCGA-AB-0001'\)"),
+    ("nan", r"TCGA-AB-0001-01Z-00-DX1.h5: 1 NaN/inf feature value\(s\), first in patch 1 \(patient 'TCGA-AB-0001'\)"),
+    ("no-features", r"TCGA-AB-0001-01Z-00-DX1.h5: no 'features' dataset \(has coords\) \(patient 'TCGA-AB-0001'\)"),
+])
+def test_bad_bags_are_one_line_errors_naming_slide_and_patient(tmp_path, what, message) -> None:
+    from intersurv.io.cohort_dir import read_cohort_dir
+
+    _bag_cohort_dir(tmp_path)
+    _break(tmp_path, what)
+    with pytest.raises(CohortError, match=message) as info:
+        read_cohort_dir(tmp_path)
+    assert "\n" not in str(info.value)
+
+
+def test_patient_without_bag_is_dropped_or_kept_as_missing(tmp_path) -> None:
+    from intersurv.io.cohort_dir import read_cohort_dir
+
+    _bag_cohort_dir(tmp_path)
+    _break(tmp_path, "missing")
+    assert read_cohort_dir(tmp_path, drop_incomplete=True).ids.tolist() == ["TCGA-AB-0000", "TCGA-AB-0002",
+                                                                             "TCGA-AB-0003"]
+    kept = read_cohort_dir(tmp_path, allow_missing=True)
+    assert kept.missing["wsi"].tolist() == [False, True, False, False]
+    assert kept.bags["wsi"].sizes()[1] == 0

@@ -17,10 +17,14 @@ Backends, all read on demand so that a large cohort never sits in RAM at once:
 
 * concatenated: one (T, d) array of every patch plus offsets (N + 1,), with
   patient a's patches at rows ``offsets[a]:offsets[a + 1]``; in memory
-  (:meth:`BagSet.from_arrays`) or memory-mapped from a directory written by
-  :func:`write_memmap_bags` / :class:`MemmapBagWriter` (``features.npy``
-  float32 or float16, ``offsets.npy``, optional ``coords.npy``,
-  ``informative.npy``, ``slide_index.npy`` and ``bags.json``);
+  (:meth:`BagSet.from_arrays`) or on disk in a *bag directory*
+  (:meth:`BagSet.open_dir`, written by :func:`write_bag_dir` /
+  :class:`BagDirWriter`): ``features.npy`` (T, d) float32 or float16, read
+  per bag with positioned reads (:class:`NpyRows`; any .npy reader, e.g.
+  ``numpy.load(mmap_mode="r")``, can also map it), ``offsets.npy``,
+  ``pooled.npy`` (the pooled means, written with the bags), optional
+  ``coords.npy``, ``informative.npy``, ``slide_index.npy``, and the manifest
+  ``bags.json`` (width, dtype, patient ids, slide names);
 * h5: TRIDENT/CLAM ``.h5`` files, one or more slides per patient
   (:func:`intersurv.wsi.bags.open_h5_bags`), each file opened per read.
 
@@ -30,27 +34,34 @@ patch comes from, and (simulated cohorts only) the true ``informative`` flag.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Any, Protocol, Sequence
 
 import numpy as np
 
 from .errors import IntersurvError
 
-#: The file that marks a memory-mapped bag directory (and holds its metadata).
-MEMMAP_MANIFEST = "bags.json"
-_MEMMAP_FORMAT = "intersurv-bags"
-_MEMMAP_DTYPES = ("float32", "float16")
+#: The file that marks a bag directory (and holds its metadata).
+BAG_MANIFEST = "bags.json"
+_BAG_FORMAT = "intersurv-bags"
+#: How a bag directory may store its features.
+BAG_DTYPES = ("float32", "float16")
 
 
 class BagStore(Protocol):
-    """What a BagSet backend provides (positions are the store's own bag indices)."""
+    """What a BagSet backend provides (positions are the store's own bag indices).
+
+    ``pooled`` is the store's cached (len, d) float32 pooled means, or None.
+    """
 
     width: int
+    dtype: str
+    pooled: np.ndarray | None
 
     def __len__(self) -> int: ...
     def sizes(self) -> np.ndarray: ...
@@ -62,11 +73,16 @@ class BagStore(Protocol):
 
 
 class ConcatenatedStore:
-    """Every patch in one (T, d) array (in memory or a memmap) with offsets (N + 1,)."""
+    """Every patch in one (T, d) array (in memory, or :class:`NpyRows` on disk) with offsets (N + 1,).
+
+    Bag i is rows ``starts[i]:ends[i]`` (``offsets[i]:offsets[i + 1]`` unless
+    :meth:`aligned` re-indexed the bags).
+    """
 
     def __init__(self, features: np.ndarray, offsets: np.ndarray, *, coords: np.ndarray | None = None,
                  informative: np.ndarray | None = None, slide_index: np.ndarray | None = None,
-                 slide_names: Sequence[str] | None = None, source: str = "in memory") -> None:
+                 slide_names: Sequence[str] | None = None, pooled: np.ndarray | None = None,
+                 source: str = "in memory") -> None:
         offsets = np.asarray(offsets, dtype=np.int64)
         if features.ndim != 2 or offsets.ndim != 1 or len(offsets) < 2 or offsets[0] != 0 \
                 or offsets[-1] != features.shape[0] or (np.diff(offsets) < 0).any():
@@ -78,7 +94,13 @@ class ConcatenatedStore:
                 raise IntersurvError(f"{source}: {label} has shape {arr.shape}, expected {shape}")
         if (slide_index is None) != (slide_names is None):
             raise IntersurvError(f"{source}: slide_index and slide names come together")
-        self._x, self._off = features, offsets
+        if pooled is not None and pooled.shape != (len(offsets) - 1, features.shape[1]):
+            raise IntersurvError(f"{source}: pooled means have shape {pooled.shape}, expected "
+                                 f"({len(offsets) - 1}, {features.shape[1]})")
+        self._x = features
+        self._starts, self._ends = offsets[:-1], offsets[1:]
+        self.pooled = pooled
+        self.dtype = features.dtype.name
         self._coords, self._informative = coords, informative
         self._slide_index = slide_index
         self._slide_names = None if slide_names is None else np.asarray(list(slide_names), dtype=object)
@@ -86,13 +108,25 @@ class ConcatenatedStore:
         self.source = source
 
     def __len__(self) -> int:
-        return len(self._off) - 1
+        return len(self._starts)
 
     def sizes(self) -> np.ndarray:
-        return np.diff(self._off)
+        return self._ends - self._starts
 
     def _rows(self, i: int) -> slice:
-        return slice(int(self._off[i]), int(self._off[i + 1]))
+        return slice(int(self._starts[i]), int(self._ends[i]))
+
+    def aligned(self, rows: np.ndarray) -> "ConcatenatedStore":
+        """The same patches with bag j = this store's bag ``rows[j]``, or an empty bag where ``rows[j] < 0``."""
+        rows = np.asarray(rows, dtype=np.int64)
+        out = copy.copy(self)
+        absent = rows < 0
+        safe = np.where(absent, 0, rows)
+        out._starts = np.where(absent, 0, self._starts[safe])
+        out._ends = np.where(absent, 0, self._ends[safe])
+        if self.pooled is not None:
+            out.pooled = np.where(absent[:, None], np.float32(np.nan), self.pooled[safe]).astype(np.float32)
+        return out
 
     def features(self, i: int) -> np.ndarray:
         return np.array(self._x[self._rows(i)], dtype=np.float32)
@@ -169,6 +203,9 @@ class BagSet:
 
     def pooled(self) -> np.ndarray:
         """(N, d) float32, each bag's mean patch (float64 sums, one streaming pass, cached); NaN rows for empty bags."""
+        if self._pooled is None and self._store.pooled is not None:
+            self._pooled = self._store.pooled[self._rows]
+            self._pooled.setflags(write=False)
         if self._pooled is None:
             out = np.full((len(self), self.width), np.nan, dtype=np.float32)
             for a in range(len(self)):
@@ -182,6 +219,11 @@ class BagSet:
     @property
     def has_coords(self) -> bool:
         return len(self) > 0 and self.coords(0) is not None
+
+    @property
+    def dtype(self) -> str:
+        """How the backend stores the features (``float32`` or ``float16``); :meth:`bag` returns float32."""
+        return self._store.dtype
 
     def describe(self) -> str:
         """Where the bags live (a directory or ``in memory``)."""
@@ -236,16 +278,14 @@ class BagSet:
         return cls(store)
 
     @classmethod
-    def open_memmap(cls, directory: str | Path) -> "BagSet":
-        """The bags of a directory written by :func:`write_memmap_bags`, memory-mapped read-only."""
+    def open_dir(cls, directory: str | Path, patients: Sequence[str] | None = None) -> "BagSet":
+        """The bags of a bag directory (:func:`write_bag_dir`); features read per bag from disk.
+
+        With ``patients``, bag a is that of ``patients[a]`` by the directory's
+        patient ids (an empty bag for a patient it lacks); else the directory's order.
+        """
         root = Path(directory)
-        manifest = root / MEMMAP_MANIFEST
-        try:
-            meta = json.loads(manifest.read_text())
-        except (OSError, ValueError) as exc:
-            raise IntersurvError(f"{manifest}: cannot read the bag manifest ({exc})") from None
-        if not isinstance(meta, dict) or meta.get("format") != _MEMMAP_FORMAT:
-            raise IntersurvError(f"{manifest}: not an intersurv bag directory")
+        meta = read_bag_manifest(root)
 
         def _load(name: str, required: bool) -> np.ndarray | None:
             path = root / name
@@ -254,49 +294,141 @@ class BagSet:
                     raise IntersurvError(f"{path}: missing")
                 return None
             try:
-                return np.load(path, mmap_mode="r", allow_pickle=False)
+                return np.load(path, allow_pickle=False)
             except (OSError, ValueError) as exc:
                 raise IntersurvError(f"{path}: cannot read ({exc})") from None
 
-        x = _load("features.npy", True)
-        if x.dtype.name not in _MEMMAP_DTYPES:
-            raise IntersurvError(f"{root / 'features.npy'}: dtype {x.dtype} is not one of {', '.join(_MEMMAP_DTYPES)}")
-        names = meta.get("slides")
+        x = NpyRows(root / "features.npy")
+        if x.dtype.name not in BAG_DTYPES or x.dtype.name != meta.get("dtype"):
+            raise IntersurvError(f"{x.path}: dtype {x.dtype} is not the manifest's {meta.get('dtype')!r} "
+                                 f"(one of {', '.join(BAG_DTYPES)})")
+        pooled = _load("pooled.npy", False)
         store = ConcatenatedStore(
-            x, np.asarray(_load("offsets.npy", True)), coords=_load("coords.npy", False),
+            x, _load("offsets.npy", True), coords=_load("coords.npy", False),
             informative=_load("informative.npy", False), slide_index=_load("slide_index.npy", False),
-            slide_names=names, source=str(root))
+            slide_names=meta.get("slides"), pooled=None if pooled is None else pooled.astype(np.float32),
+            source=str(root))
+        if patients is not None:
+            if meta.get("patients") is None:
+                raise IntersurvError(f"{root / BAG_MANIFEST}: no patient ids to match the bags by")
+            where = {str(p): i for i, p in enumerate(meta["patients"])}
+            store = store.aligned(np.array([where.get(str(p), -1) for p in patients], dtype=np.int64))
         return cls(store)
 
 
-class MemmapBagWriter:
-    """Write bags one patient at a time into a memory-mapped bag directory (atomically).
+class NpyRows:
+    """Row ranges of a 2-D C-order ``.npy`` file, read with positioned reads (``os.preadv``).
 
-    The sizes are known up front; :meth:`put` fills patient a's rows; :meth:`close`
-    renames the finished temporary directory to ``directory`` (replacing an
-    existing bag directory) and returns the memory-mapped BagSet. Nothing is
-    left behind when the writer fails (use it as a context manager).
+    Not memory-mapped on purpose: pages of a mapped file that a pass has
+    touched count in the process's resident memory (RSS), so one pass over a
+    2 GB bag file would add 2 GB to it; positioned reads leave RSS at one bag
+    (the OS page cache still serves re-reads). The file is opened once per
+    process (a BagSet may be sent to worker processes).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        try:
+            with open(self.path, "rb") as fh:
+                version = np.lib.format.read_magic(fh)
+                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0)
+                shape, fortran, dtype = read_header(fh)
+                self.offset = fh.tell()
+                size = os.fstat(fh.fileno()).st_size
+        except (OSError, ValueError) as exc:
+            raise IntersurvError(f"{self.path}: cannot read ({exc})") from None
+        if len(shape) != 2 or fortran:
+            raise IntersurvError(f"{self.path}: expected a 2-D C-order array, found shape {shape}")
+        self.shape, self.dtype = (int(shape[0]), int(shape[1])), np.dtype(dtype)
+        self.ndim = 2
+        self._row_bytes = self.shape[1] * self.dtype.itemsize
+        if size < self.offset + self.shape[0] * self._row_bytes:
+            raise IntersurvError(f"{self.path}: truncated ({size} bytes for {self.shape} {self.dtype})")
+        self._fd: int | None = None
+        self._pid = -1
+
+    def _file(self) -> int:
+        if self._fd is None or self._pid != os.getpid():
+            self._fd, self._pid = os.open(self.path, os.O_RDONLY), os.getpid()
+        return self._fd
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        start, stop, _ = rows.indices(self.shape[0])
+        out = np.empty((max(stop - start, 0), self.shape[1]), dtype=self.dtype)
+        if out.size:
+            got = os.preadv(self._file(), [out], self.offset + start * self._row_bytes)
+            if got != out.nbytes:
+                raise IntersurvError(f"{self.path}: short read at patch {start}")
+        return out
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_fd": None, "_pid": -1}
+
+    def __del__(self) -> None:
+        if getattr(self, "_fd", None) is not None and self._pid == os.getpid():
+            os.close(self._fd)
+
+
+def read_bag_manifest(directory: str | Path) -> dict:
+    """The ``bags.json`` of a bag directory (``bags``, ``width``, ``dtype``, ``patches``, optional
+    ``patients``, ``slides`` and ``generator``); an IntersurvError when it is not one."""
+    manifest = Path(directory) / BAG_MANIFEST
+    try:
+        meta = json.loads(manifest.read_text())
+    except (OSError, ValueError) as exc:
+        raise IntersurvError(f"{manifest}: cannot read the bag manifest ({exc})") from None
+    if not isinstance(meta, dict) or meta.get("format") != _BAG_FORMAT:
+        raise IntersurvError(f"{manifest}: not an intersurv bag directory")
+    patients = meta.get("patients")
+    if patients is not None and (not isinstance(patients, list) or len(patients) != meta.get("bags")):
+        raise IntersurvError(f"{manifest}: 'patients' must list one patient id per bag")
+    return meta
+
+
+class BagDirWriter:
+    """Write a bag directory one patient at a time (atomically; see the module docstring).
+
+    The sizes are known up front; :meth:`put` writes patient a's patches
+    (positioned writes, nothing mapped) and the pooled mean of what is stored
+    (kept as ``pooled.npy``); annotations are kept in memory (a few bytes per
+    patch) until :meth:`close`, which renames the finished temporary directory
+    to ``directory`` (replacing an existing bag directory) and returns the
+    opened BagSet. ``generator``: any JSON describing how the bags were made
+    (the simulator uses it to recognise its cache). Nothing is left behind when
+    the writer fails (use it as a context manager).
     """
 
     def __init__(self, directory: str | Path, sizes: Sequence[int], width: int, *, dtype: str = "float32",
-                 coords: bool = False, informative: bool = False, slide_names: Sequence[str] | None = None) -> None:
-        if dtype not in _MEMMAP_DTYPES:
-            raise IntersurvError(f"bag dtype {dtype!r} is not one of {', '.join(_MEMMAP_DTYPES)}")
+                 coords: bool = False, informative: bool = False, slide_names: Sequence[str] | None = None,
+                 patients: Sequence[str] | None = None, generator: Any = None) -> None:
+        if dtype not in BAG_DTYPES:
+            raise IntersurvError(f"bag dtype {dtype!r} is not one of {', '.join(BAG_DTYPES)}")
+        sizes = np.asarray(sizes, dtype=np.int64)
+        if patients is not None and len(patients) != len(sizes):
+            raise IntersurvError(f"{len(patients)} patient ids for {len(sizes)} bags")
         self.directory = Path(directory)
         self.directory.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.directory.name}.", dir=self.directory.parent))
-        sizes = np.asarray(sizes, dtype=np.int64)
         self._off = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-        total = int(self._off[-1])
-        open_ = np.lib.format.open_memmap
-        self._x = open_(self._tmp / "features.npy", mode="w+", dtype=dtype, shape=(total, int(width)))
-        self._coords = open_(self._tmp / "coords.npy", mode="w+", dtype=np.float64, shape=(total, 2)) if coords else None
-        self._inf = open_(self._tmp / "informative.npy", mode="w+", dtype=bool, shape=(total,)) if informative else None
-        self._slides = (open_(self._tmp / "slide_index.npy", mode="w+", dtype=np.int32, shape=(total,))
-                        if slide_names is not None else None)
-        self._slide_names = None if slide_names is None else [str(s) for s in slide_names]
-        np.save(self._tmp / "offsets.npy", self._off)
-        self._dtype, self._width = dtype, int(width)
+        total, self._width, self._dtype = int(self._off[-1]), int(width), np.dtype(dtype)
+        self._fh = open(self._tmp / "features.npy", "wb")
+        np.lib.format.write_array_header_1_0(self._fh, {"descr": np.lib.format.dtype_to_descr(self._dtype),
+                                                        "fortran_order": False, "shape": (total, self._width)})
+        self._data_offset = self._fh.tell()
+        self._fh.truncate(self._data_offset + total * self._width * self._dtype.itemsize)
+        self._coords = np.zeros((total, 2), np.float64) if coords else None
+        self._inf = np.zeros(total, bool) if informative else None
+        self._slides = np.zeros(total, np.int32) if slide_names is not None else None
+        self._pooled = np.full((len(sizes), self._width), np.nan, dtype=np.float32)
+        self._meta: dict[str, Any] = {"format": _BAG_FORMAT, "version": 1, "bags": len(sizes),
+                                      "width": self._width, "dtype": self._dtype.name, "patches": total}
+        if slide_names is not None:
+            self._meta["slides"] = [str(x) for x in slide_names]
+        if patients is not None:
+            self._meta["patients"] = [str(p) for p in patients]
+        if generator is not None:
+            self._meta["generator"] = generator
 
     def put(self, a: int, features: np.ndarray, *, coords: np.ndarray | None = None,
             informative: np.ndarray | None = None, slide_index: np.ndarray | None = None) -> None:
@@ -305,7 +437,11 @@ class MemmapBagWriter:
         n = rows.stop - rows.start
         if features.shape != (n, self._width):
             raise IntersurvError(f"bag {a}: features {features.shape}, expected ({n}, {self._width})")
-        self._x[rows] = features
+        stored = np.ascontiguousarray(features, dtype=self._dtype)
+        os.pwrite(self._fh.fileno(), stored.tobytes(),
+                  self._data_offset + rows.start * self._width * self._dtype.itemsize)
+        if n:
+            self._pooled[a] = stored.astype(np.float32).mean(axis=0, dtype=np.float64)
         for label, dest, value in (("coords", self._coords, coords), ("informative", self._inf, informative),
                                    ("slide index", self._slides, slide_index)):
             if dest is not None:
@@ -314,17 +450,15 @@ class MemmapBagWriter:
                 dest[rows] = value
 
     def close(self) -> BagSet:
-        for arr in (self._x, self._coords, self._inf, self._slides):
+        self._fh.close()
+        np.save(self._tmp / "offsets.npy", self._off)
+        np.save(self._tmp / "pooled.npy", self._pooled)
+        for name, arr in (("coords", self._coords), ("informative", self._inf), ("slide_index", self._slides)):
             if arr is not None:
-                arr.flush()
-        meta = {"format": _MEMMAP_FORMAT, "version": 1, "bags": len(self._off) - 1, "width": self._width,
-                "dtype": self._dtype, "patches": int(self._off[-1])}
-        if self._slide_names is not None:
-            meta["slides"] = self._slide_names
-        (self._tmp / MEMMAP_MANIFEST).write_text(json.dumps(meta, indent=1) + "\n")
-        self._x = self._coords = self._inf = self._slides = None
+                np.save(self._tmp / f"{name}.npy", arr)
+        (self._tmp / BAG_MANIFEST).write_text(json.dumps(self._meta, indent=1) + "\n")
         if self.directory.exists():
-            if not (self.directory / MEMMAP_MANIFEST).exists():
+            if not (self.directory / BAG_MANIFEST).exists():
                 self.abort()
                 raise IntersurvError(f"{self.directory}: exists and is not a bag directory; not replaced")
             old = Path(tempfile.mkdtemp(prefix=f".{self.directory.name}.old.", dir=self.directory.parent))
@@ -333,14 +467,14 @@ class MemmapBagWriter:
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(self._tmp, self.directory)
-        return BagSet.open_memmap(self.directory)
+        return BagSet.open_dir(self.directory)
 
     def abort(self) -> None:
         """Remove the temporary directory (the target is left as it was)."""
-        self._x = self._coords = self._inf = self._slides = None
+        self._fh.close()
         shutil.rmtree(self._tmp, ignore_errors=True)
 
-    def __enter__(self) -> "MemmapBagWriter":
+    def __enter__(self) -> "BagDirWriter":
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -348,16 +482,22 @@ class MemmapBagWriter:
             self.abort()
 
 
-def write_memmap_bags(bags: BagSet, directory: str | Path, *, dtype: str = "float32") -> BagSet:
-    """Copy ``bags`` (any backend) into a memory-mapped bag directory, one bag at a time; returns it opened."""
+def write_bag_dir(bags: BagSet, directory: str | Path, *, dtype: str | None = None,
+                  patients: Sequence[str] | None = None) -> BagSet:
+    """Copy ``bags`` (any backend) into a bag directory, one bag at a time; returns it opened.
+
+    ``dtype``: ``float32`` or ``float16`` (default: as ``bags`` stores them);
+    ``patients``: one id per bag, kept in the manifest.
+    """
+    dtype = dtype or (bags.dtype if bags.dtype in BAG_DTYPES else "float32")
     names: list[str] | None = None
     lookup: dict[str, int] = {}
     if len(bags) and bags.slide_of_patch(0) is not None:
         names = sorted({str(s) for a in range(len(bags)) for s in bags.slide_of_patch(a)})
         lookup = {s: j for j, s in enumerate(names)}
-    with MemmapBagWriter(directory, bags.sizes(), bags.width, dtype=dtype, coords=bags.has_coords,
-                         informative=len(bags) > 0 and bags.informative(0) is not None,
-                         slide_names=names) as writer:
+    with BagDirWriter(directory, bags.sizes(), bags.width, dtype=dtype, coords=bags.has_coords,
+                      informative=len(bags) > 0 and bags.informative(0) is not None,
+                      slide_names=names, patients=patients) as writer:
         for a in range(len(bags)):
             slides = bags.slide_of_patch(a)
             writer.put(a, bags.bag(a), coords=bags.coords(a), informative=bags.informative(a),
