@@ -227,7 +227,7 @@ class MILFittedModel(FittedModel):
             for start in range(0, n, step):
                 rows = slice(start, start + step)
                 z = self.axes.transform(self.standardizer.transform({m: X[m][rows] for m in tabular}))
-                z.update({m: np.asarray(X[m][rows], dtype=np.float32) for m in self.bag_modalities})
+                z.update({m: np.array(X[m][rows], dtype=np.float32) for m in self.bag_modalities})
                 h = self.module.head_forward({m: torch.from_numpy(v).to(self.device) for m, v in z.items()})
                 out[rows] = h.double().cpu().numpy()
         return out
