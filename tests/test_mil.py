@@ -240,3 +240,20 @@ def test_an_audit_with_bags_trains_and_explains_every_architecture(audit) -> Non
     assert set(table["modality"]) == {"wsi"}
     html = (out / "report.html").read_text()
     assert "Where attention-MIL models look" in html and "the same on pooled bags" in html
+
+
+def test_patch_transform_equals_the_svd_principal_axes_of_the_patches(cohort) -> None:
+    """Streamed moments + eigh of the correlation matrix = Standardizer + PrincipalAxes (thin SVD) on all
+    patches (the tiny cohort has fewer patches than PATCH_SAMPLE, so the sample is every patch)."""
+    from intersurv.training.mil_fit import PatchTransform
+    from intersurv.training.pca import PrincipalAxes
+    from intersurv.training.standardize import Standardizer
+
+    bags = cohort.bags["wsi"]
+    patches = PatchTransform.fit({"wsi": bags}, 5, np.random.default_rng(0))
+    every = np.concatenate([bags.bag(a) for a in range(len(bags))])
+    st = Standardizer.fit({"wsi": every}, "standardize")
+    axes = PrincipalAxes.fit(st.transform({"wsi": every}), 5)
+    np.testing.assert_allclose(patches("wsi", every), axes.transform(st.transform({"wsi": every}))["wsi"],
+                               rtol=1e-4, atol=1e-4)
+    assert patches.axes.variance_share["wsi"] == pytest.approx(axes.variance_share["wsi"], rel=1e-6)

@@ -11,9 +11,9 @@ that of :mod:`intersurv.training.fit`, with bags:
 2. **Inputs.** Tabular modalities: the same transform and reduction, fitted on
    the training part. Bag modality m: each patch vector x is standardised per
    feature and projected onto its leading ``bag_reduce`` whitened principal
-   components (:class:`PatchTransform`: ``z = ((x - mean) / sd) V_k diag(lambda_k)^-1/2``,
-   :class:`~.standardize.Standardizer` and :class:`~.pca.PrincipalAxes` fitted on a
-   sample of at most :data:`PATCH_SAMPLE` patches of the training part, the same
+   components (:class:`PatchTransform`: ``z = ((x - mean) / sd) V_k diag(lambda_k)^-1/2``
+   with the eigen-decomposition of the correlation matrix, as in :mod:`.pca`, fitted
+   on a sample of at most :data:`PATCH_SAMPLE` patches of the training part, the same
    number from each patient, drawn with ``derive_seed(BAG_PATCHES, seed)``).
    Every bag of the training and validation parts is read once and held reduced
    (float32, sum of n_a x k values), so an epoch never reads the bag files.
@@ -53,12 +53,15 @@ from ..seeds import BAG_PATCHES, derive_seed
 from .device import resolve_device
 from .epochs import train_epochs
 from .fitted import _CHUNK_VALUES, FittedModel
-from .pca import PrincipalAxes
+from .pca import PrincipalAxes, reduces, whitened_axes
 from .settings import TrainSettings
-from .standardize import Standardizer
+from .standardize import SD_FLOOR, Standardizer
 
-#: At most this many training patches are sampled to fit the patch standardisation and axes.
-PATCH_SAMPLE = 20_000
+#: At most this many training patches are sampled to fit the patch standardisation and axes (enough for
+#: a direction carried by a few percent of the patches to stand above the noise of the sample covariance).
+PATCH_SAMPLE = 100_000
+#: Rows per chunk of the patch moments.
+_MOMENT_ROWS = 8192
 #: Padded patches (patients x longest bag) per forward pass of the encoders at evaluation.
 CHUNK_PATCHES = 1 << 16
 #: The per-unit file of attention weights (:func:`attention_table` of the test patients).
@@ -86,16 +89,34 @@ class PatchTransform:
 
     @classmethod
     def fit(cls, bags: dict[str, BagSet], reduce: str | int, rng: np.random.Generator) -> "PatchTransform":
-        sample = {}
+        """Fitted on a sample of at most :data:`PATCH_SAMPLE` patches of ``bags`` (the same number per
+        patient); the moments and the correlation matrix are accumulated over chunks of the sample
+        (float64 sums), so memory stays at the float32 sample."""
+        mean, scale, axes, share = {}, {}, {}, {}
         for m, b in bags.items():
             per = max(1, math.ceil(PATCH_SAMPLE / len(b)))
             parts = []
             for a in range(len(b)):
                 x = b.bag(a)
                 parts.append(x[np.sort(rng.choice(len(x), per, replace=False))] if len(x) > per else x)
-            sample[m] = np.concatenate(parts)
-        standardizer = Standardizer.fit(sample, "standardize")
-        return cls(standardizer, PrincipalAxes.fit(standardizer.transform(sample), reduce))
+            sample = np.concatenate(parts)
+            n, d = sample.shape
+            s1, s2 = np.zeros(d), np.zeros(d)
+            for rows in range(0, n, _MOMENT_ROWS):
+                x = sample[rows:rows + _MOMENT_ROWS].astype(np.float64)
+                s1 += x.sum(axis=0)
+                s2 += (x * x).sum(axis=0)
+            mu = s1 / n
+            sd = np.sqrt(np.maximum(s2 / n - mu * mu, 0.0))
+            mean[m], scale[m] = mu.astype(np.float32), np.where(sd > SD_FLOOR, sd, 1.0).astype(np.float32)
+            if reduces(reduce, n, d):
+                gram = np.zeros((d, d))
+                for rows in range(0, n, _MOMENT_ROWS):
+                    z = (sample[rows:rows + _MOMENT_ROWS] - mean[m]) / scale[m]
+                    gram += z.T @ z
+                lam, v = np.linalg.eigh(gram / n)
+                axes[m], share[m] = whitened_axes(np.clip(lam[::-1], 0.0, None), v[:, ::-1], n, d, reduce)
+        return cls(Standardizer(mean, scale, {m: "standardize" for m in mean}), PrincipalAxes(axes, share))
 
     def widths(self) -> dict[str, int]:
         """Reduced patch width k per bag modality."""
