@@ -216,3 +216,68 @@ def test_patient_without_bag_is_dropped_or_kept_as_missing(tmp_path) -> None:
     kept = read_cohort_dir(tmp_path, allow_missing=True)
     assert kept.missing["wsi"].tolist() == [False, True, False, False]
     assert kept.bags["wsi"].sizes()[1] == 0
+
+
+# ---------------------------------------------------------------- the glioma-bags simulator
+TINY = {"wsi_dim": 8, "min_patches": 40, "max_patches": 80, "rna_genes": 30}
+
+
+def test_glioma_bags_shapes_informative_fraction_and_truth(tmp_path) -> None:
+    from intersurv.datasets.simulate import simulate
+
+    c = simulate("glioma-bags", n=48, seed=3, bag_dir=tmp_path / "b", informative_fraction=0.1, **TINY)
+    b = c.bags["wsi"]
+    assert c.kinds == {"wsi": "bags", "rna": "rna"} and list(c.modalities) == ["wsi", "rna"]
+    assert len(b) == 48 and b.width == 8 and c.modalities["rna"].shape == (48, 30)
+    sizes = b.sizes()
+    assert sizes.min() >= 40 and sizes.max() <= 80
+    flags = [b.informative(a) for a in range(48)]
+    assert all(f.sum() >= 1 and len(f) == n for f, n in zip(flags, sizes))
+    assert abs(sum(f.sum() for f in flags) / sizes.sum() - 0.1) < 0.02  # binomial: sd ~0.005
+    assert b.coords(0).shape == (sizes[0], 2) and str(b.slide_of_patch(0)[0]).startswith("SIM-0001-DX")
+    np.testing.assert_allclose(c.modalities["wsi"], np.stack([b.bag(a).mean(axis=0, dtype=np.float64) for a in range(48)]),
+                               rtol=1e-6, atol=1e-7)
+    t = c.truth
+    assert "log_risk" not in t and t["unit_truth_skipped"]  # the audit must not explain it over pooled features
+    assert t["latent"]["ids"] == c.ids.tolist() and len(t["latent"]["log_risk"]) == 48
+    assert 0.05 < t["interaction"]["mean"]["intershap"]["abs"] < 0.5
+    # informative patches are shifted by the own factor along one direction: their mean tracks it
+    u = np.array(t["latent"]["wsi_own"])
+    inf_mean = np.stack([b.bag(a)[flags[a]].mean(axis=0) for a in range(48)])
+    bg_mean = np.stack([b.bag(a)[~flags[a]].mean(axis=0) for a in range(48)])
+    direction = np.linalg.lstsq(np.column_stack([u, np.ones(48)]), inf_mean - bg_mean, rcond=None)[0][0]
+    assert np.linalg.norm(direction) > 1.0  # shift 2 per unit of u (noise sd 1 per feature)
+
+
+def test_glioma_bags_are_deterministic_by_seed_and_reuse_the_cache(tmp_path, monkeypatch) -> None:
+    from intersurv.datasets.simulate import simulate
+
+    monkeypatch.setenv("INTERSURV_CACHE", str(tmp_path / "cache"))
+    a = simulate("glioma-bags", n=12, seed=5, **TINY)
+    where = a.bags["wsi"].describe()
+    assert where.startswith(str(tmp_path / "cache" / "bags"))
+    mtime = (tmp_path / "cache" / "bags" / where.rsplit("/", 1)[1] / "features.npy").stat().st_mtime_ns
+    b = simulate("glioma-bags", n=12, seed=5, **TINY)  # reused, not redrawn
+    assert b.bags["wsi"].describe() == where
+    assert (tmp_path / "cache" / "bags" / where.rsplit("/", 1)[1] / "features.npy").stat().st_mtime_ns == mtime
+    other = simulate("glioma-bags", n=12, seed=5, bag_dir=tmp_path / "fresh", **TINY)  # drawn again, same numbers
+    for k in range(12):
+        np.testing.assert_array_equal(other.bags["wsi"].bag(k), a.bags["wsi"].bag(k))
+    np.testing.assert_array_equal(other.time, a.time)
+    c = simulate("glioma-bags", n=12, seed=6, **TINY)
+    assert c.bags["wsi"].describe() != where and not np.array_equal(c.modalities["wsi"], a.modalities["wsi"])
+
+
+def test_glioma_bags_cohort_directory_round_trip(tmp_path) -> None:
+    from intersurv.datasets.simulate import simulate
+    from intersurv.io.cohort_dir import read_cohort_dir, write_cohort_dir
+
+    c = simulate("glioma-bags", n=16, seed=0, bag_dir=tmp_path / "b", **TINY)
+    write_cohort_dir(c, tmp_path / "cohort")
+    back = read_cohort_dir(tmp_path / "cohort")
+    assert back.kinds == c.kinds and back.truth["unit_truth_skipped"] == c.truth["unit_truth_skipped"]
+    np.testing.assert_array_equal(back.modalities["wsi"], c.modalities["wsi"])
+    for a in (0, 15):
+        np.testing.assert_array_equal(back.bags["wsi"].bag(a), c.bags["wsi"].bag(a))
+        np.testing.assert_array_equal(back.bags["wsi"].informative(a), c.bags["wsi"].informative(a))
+        np.testing.assert_array_equal(back.bags["wsi"].coords(a), c.bags["wsi"].coords(a))

@@ -8,7 +8,8 @@ import argparse
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("simulate", help="write a simulated cohort with a known answer (truth.json)")
     p.add_argument("--scenario", default="glioma",
-                   help="glioma (default), glioma3, additive, uniqueness, synergy or redundancy")
+                   help="glioma (default), glioma3, additive, uniqueness, synergy, redundancy or glioma-bags "
+                        "(WSI as bags of patch features, written into --out)")
     p.add_argument("--n", type=int, default=575, help="number of patients (default 575)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--out", required=True, help="output cohort directory")
