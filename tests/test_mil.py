@@ -257,3 +257,13 @@ def test_patch_transform_equals_the_svd_principal_axes_of_the_patches(cohort) ->
     np.testing.assert_allclose(patches("wsi", every), axes.transform(st.transform({"wsi": every}))["wsi"],
                                rtol=1e-4, atol=1e-4)
     assert patches.axes.variance_share["wsi"] == pytest.approx(axes.variance_share["wsi"], rel=1e-6)
+
+
+def test_bag_centering_removes_a_per_patient_offset(cohort, late) -> None:
+    """With bag_center (the default) a constant shift of every patch of a bag (stain, scanner) leaves the
+    prediction unchanged."""
+    assert late.patches.center
+    shifted = BagSet.from_arrays([cohort.bags["wsi"].bag(a) + np.float32(3.0 * (a % 3))
+                                  for a in range(cohort.n_patients)])
+    X = model_inputs(late, cohort)
+    np.testing.assert_allclose(late({**X, "wsi": shifted}), late(X), rtol=1e-4, atol=1e-4)

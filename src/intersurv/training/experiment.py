@@ -301,14 +301,14 @@ def _store_cohort(cohort: Cohort, config: ExperimentConfig, run_path: Path) -> C
     if staging.exists():
         shutil.rmtree(staging)
     write_cohort_dir(cohort, staging)
-    stored = load_config_cohort(dataclasses.replace(config, cohort=staging.name), run_path)
     if (run_path / "config.json").is_file() and final.is_dir():
         shutil.rmtree(staging)
     else:
         if final.exists():
             shutil.rmtree(final)
         staging.rename(final)
-    return stored
+    # read back from its final place: a bag modality's BagSet reads its files lazily, by path
+    return load_config_cohort(dataclasses.replace(config, cohort=IN_RUN_COHORT), run_path)
 
 
 def run_experiment(

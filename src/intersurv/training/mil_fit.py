@@ -9,7 +9,10 @@ that of :mod:`intersurv.training.fit`, with bags:
 
 1. **Validation split**: the same (:func:`.fit.validation_split`).
 2. **Inputs.** Tabular modalities: the same transform and reduction, fitted on
-   the training part. Bag modality m: each patch vector x is standardised per
+   the training part. Bag modality m: with ``bag_center`` (the default) each
+   patch first has its bag's mean patch subtracted (a per-patient offset shared
+   by all its patches, such as stain or scanner, is removed; the bag's mean is what
+   ``@pooled`` reads); then each patch vector x is standardised per
    feature and projected onto its leading ``bag_reduce`` whitened principal
    components (:class:`PatchTransform`: ``z = ((x - mean) / sd) V_k diag(lambda_k)^-1/2``
    with the eigen-decomposition of the correlation matrix, as in :mod:`.pca`, fitted
@@ -86,9 +89,11 @@ class PatchTransform:
 
     standardizer: Standardizer
     axes: PrincipalAxes
+    center: bool = False
 
     @classmethod
-    def fit(cls, bags: dict[str, BagSet], reduce: str | int, rng: np.random.Generator) -> "PatchTransform":
+    def fit(cls, bags: dict[str, BagSet], reduce: str | int, rng: np.random.Generator,
+            center: bool = False) -> "PatchTransform":
         """Fitted on a sample of at most :data:`PATCH_SAMPLE` patches of ``bags`` (the same number per
         patient); the moments and the correlation matrix are accumulated over chunks of the sample
         (float64 sums), so memory stays at the float32 sample."""
@@ -98,6 +103,8 @@ class PatchTransform:
             parts = []
             for a in range(len(b)):
                 x = b.bag(a)
+                if center:
+                    x = x - x.mean(axis=0, dtype=np.float64).astype(np.float32)
                 parts.append(x[np.sort(rng.choice(len(x), per, replace=False))] if len(x) > per else x)
             sample = np.concatenate(parts)
             n, d = sample.shape
@@ -116,7 +123,9 @@ class PatchTransform:
                     gram += z.T @ z
                 lam, v = np.linalg.eigh(gram / n)
                 axes[m], share[m] = whitened_axes(np.clip(lam[::-1], 0.0, None), v[:, ::-1], n, d, reduce)
-        return cls(Standardizer(mean, scale, {m: "standardize" for m in mean}), PrincipalAxes(axes, share))
+        if center:  # centred patches have mean 0 by construction; the scale and axes are of centred patches
+            mean = {m: np.zeros_like(v) for m, v in mean.items()}
+        return cls(Standardizer(mean, scale, {m: "standardize" for m in mean}), PrincipalAxes(axes, share), center)
 
     def widths(self) -> dict[str, int]:
         """Reduced patch width k per bag modality."""
@@ -124,7 +133,9 @@ class PatchTransform:
 
     def __call__(self, m: str, x: np.ndarray) -> np.ndarray:
         """The reduced patches ``(n, k)`` float32 of raw patches ``x`` ``(n, d)`` of modality ``m``."""
-        z = (np.asarray(x, dtype=np.float32) - self.standardizer.mean[m]) / self.standardizer.scale[m]
+        x = np.asarray(x, dtype=np.float32)
+        z = ((x - x.mean(axis=0, dtype=np.float64).astype(np.float32)) if self.center
+             else (x - self.standardizer.mean[m])) / self.standardizer.scale[m]
         return z @ self.axes.axes[m] if m in self.axes.axes else z
 
     def reduce(self, m: str, bags: BagSet) -> list[np.ndarray]:
@@ -264,7 +275,7 @@ class MILFittedModel(FittedModel):
         return {PATCH_AXES_KEY + m: torch.from_numpy(a) for m, a in self.patches.axes.axes.items()}
 
     def _extra_config(self) -> dict[str, Any]:
-        return {"bags": {"modalities": self.bag_modalities,
+        return {"bags": {"modalities": self.bag_modalities, "center": self.patches.center,
                          "dim": self.module.encoders[0].dim,
                          "attention": self.module.encoders[0].V.out_features,
                          "patch_standardization": self.patches.standardizer.to_dict(),
@@ -278,7 +289,8 @@ class MILFittedModel(FittedModel):
         patch_axes = PrincipalAxes({k[len(PATCH_AXES_KEY):]: state.pop(k).numpy() for k in list(state)
                                     if k.startswith(PATCH_AXES_KEY)},
                                    {m: float(r["variance_share"]) for m, r in reduction.items()})
-        patches = PatchTransform(Standardizer.from_dict(bags["patch_standardization"]), patch_axes)
+        patches = PatchTransform(Standardizer.from_dict(bags["patch_standardization"]), patch_axes,
+                                 bool(bags.get("center", False)))
         tabular = {m: d for m, d in widths.items() if m not in bags["modalities"]}
         network = build_network(cfg["arch"], axes.widths(tabular), patches.widths(), list(cfg["modalities"]),
                                 int(bags["dim"]), int(bags["attention"]), cfg["hyper"])
@@ -334,7 +346,8 @@ def fit_mil(cohort: Cohort, arch: str, seed: int, settings: TrainSettings) -> MI
     standardizer = Standardizer.fit(raw_train, transform)
     axes = PrincipalAxes.fit(standardizer.transform(raw_train), settings.reduce)
     rng = np.random.default_rng(derive_seed(BAG_PATCHES, seed))
-    patches = PatchTransform.fit({m: train.bags[m] for m in bag_mods}, settings.bag_reduce, rng)
+    patches = PatchTransform.fit({m: train.bags[m] for m in bag_mods}, settings.bag_reduce, rng,
+                                 settings.bag_center)
     dev = resolve_device(settings.device)
     parts = {"train": train, "val": val}
     reduced = {p: {m: patches.reduce(m, c.bags[m]) for m in bag_mods} for p, c in parts.items()}

@@ -20,11 +20,12 @@ reported before a run directory is written.
   linear reference models ``linear:<m>`` and ``clinical`` (:mod:`intersurv.training.linear`);
 * ``device``: ``auto`` (a GPU when torch sees one), ``cpu``, ``cuda`` or
   ``cuda:N`` (:mod:`intersurv.training.device`);
-* ``bag_patches``, ``bag_reduce``, ``bag_dim``, ``bag_attention``: the attention-MIL
+* ``bag_patches``, ``bag_reduce``, ``bag_dim``, ``bag_attention``, ``bag_center``: the attention-MIL
   encoder of a bag modality (:mod:`intersurv.training.mil_fit`; unused without bags):
   patches sampled per patient per training step (``None``: all), the principal
   components kept of the standardised patch features (``"none"``, ``"auto"`` or a
-  number), the embedding width D and the attention width L (:mod:`intersurv.models.mil`);
+  number), the embedding width D and the attention width L (:mod:`intersurv.models.mil`),
+  and whether each bag's mean patch is subtracted first;
 * ``hyper``: the architecture's hyperparameters (``hidden``, ``dropout``,
   ``rank``, ...), checked per architecture by :meth:`TrainSettings.check_architecture`.
 """
@@ -92,6 +93,7 @@ class TrainSettings:
     bag_reduce: str | int = 64
     bag_dim: int = 64
     bag_attention: int = 32
+    bag_center: bool = True
     hyper: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -124,6 +126,8 @@ class TrainSettings:
             check_reduce(self.bag_reduce)
         except IntersurvError as exc:
             raise IntersurvError(f"bag_{exc}") from None
+        if not isinstance(self.bag_center, bool):
+            raise IntersurvError(f"bag_center must be true or false (got {self.bag_center!r})")
         for key in ("bag_dim", "bag_attention"):
             if not _is_int(getattr(self, key)) or getattr(self, key) < 1:
                 raise IntersurvError(f"{key} must be a positive integer (got {getattr(self, key)!r})")
