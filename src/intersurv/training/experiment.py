@@ -48,6 +48,7 @@ from ..io.cohort_dir import write_cohort_dir
 from ..metrics import horizon_drops_logged_once
 from .executors import available_cores, make_executor
 from .config import ExperimentConfig, unit_name
+from .fingerprint import cohort_fingerprint
 from .rundir import IN_RUN_COHORT, RunDir, Unit, load_config_cohort
 from .splits import Split, check_enough_events, holdout_split, kfold_splits
 
@@ -301,14 +302,21 @@ def _store_cohort(cohort: Cohort, config: ExperimentConfig, run_path: Path) -> C
     if staging.exists():
         shutil.rmtree(staging)
     write_cohort_dir(cohort, staging)
+
+    def stored(name: str) -> Cohort:
+        return load_config_cohort(dataclasses.replace(config, cohort=name), run_path)
+
     if (run_path / "config.json").is_file() and final.is_dir():
+        given = stored(staging.name)
+        if cohort_fingerprint(given) != cohort_fingerprint(stored(IN_RUN_COHORT)):
+            return given  # RunDir.create reports the difference (the staging copy is removed next time)
         shutil.rmtree(staging)
     else:
         if final.exists():
             shutil.rmtree(final)
         staging.rename(final)
     # read back from its final place: a bag modality's BagSet reads its files lazily, by path
-    return load_config_cohort(dataclasses.replace(config, cohort=IN_RUN_COHORT), run_path)
+    return stored(IN_RUN_COHORT)
 
 
 def run_experiment(
