@@ -267,3 +267,23 @@ def test_bag_centering_removes_a_per_patient_offset(cohort, late) -> None:
                                   for a in range(cohort.n_patients)])
     X = model_inputs(late, cohort)
     np.testing.assert_allclose(late({**X, "wsi": shifted}), late(X), rtol=1e-4, atol=1e-4)
+
+
+def test_explain_command_explains_mil_units_over_encoded_bags(audit, tmp_path) -> None:
+    from intersurv.cli import main
+
+    out, _ = audit
+    assert main(["explain", str(out), "--out", str(tmp_path / "x"), "--bootstrap", "0"]) == 0
+    summary = json.loads((tmp_path / "x" / "explain_summary.json").read_text())
+    late = summary["units"]["late_s0_f0"]
+    assert abs(late["intershap"]) < 1e-6
+    assert "gated_s0_f0" in summary["units"] and "unimodal-wsi_s0_f0" in summary["skipped"]
+
+
+def test_fit_batched_trains_mil_models_one_by_one(cohort) -> None:
+    from intersurv.training.batched import fit_batched
+
+    models = fit_batched(cohort, "late", [3, 4], **TINY)
+    X = model_inputs(models[0], cohort)
+    assert all(isinstance(m, MILFittedModel) for m in models)
+    np.testing.assert_array_equal(models[0](X), intersurv.fit(cohort, "late", seed=3, **TINY)(X))

@@ -82,11 +82,11 @@ def explained(ctx: UnitContext, kw: dict[str, Any]) -> tuple[Any, Any, dict[str,
     names = ctx.cohort.modality_names
     if not isinstance(ctx.model, MILFittedModel):
         return OverAllModalities(ctx.model, names), ctx.test, kw
-    from ..interactions.encoded import EncodedHead, encoded_arrays, encoded_cohort
+    from ..interactions.encoded import encoded_game
 
     train = ctx.cohort.subset(positions(ctx.cohort.ids, ctx.model.train_ids, what="training patient"))
-    return (EncodedHead(ctx.model, names), encoded_cohort(ctx.model, ctx.test),
-            {**kw, "reference": encoded_arrays(ctx.model, train)})
+    head, test, reference = encoded_game(ctx.model, ctx.test, train, names)
+    return head, test, {**kw, "reference": reference}
 
 
 def attention_summary(ctx: UnitContext) -> dict[str, Any]:

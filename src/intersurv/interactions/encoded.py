@@ -60,3 +60,11 @@ def encoded_cohort(model: "MILFittedModel", cohort: Cohort) -> Cohort:
     """The patients of ``cohort`` (ids, times, events) with :func:`encoded_arrays` as their modalities."""
     return Cohort(ids=cohort.ids, time=cohort.time, event=cohort.event, modalities=encoded_arrays(model, cohort),
                   time_unit=cohort.time_unit, name=cohort.name)
+
+
+def encoded_game(model: "MILFittedModel", test: Cohort, train: Cohort, modalities: list[str]
+                 ) -> tuple[EncodedHead, Cohort, dict[str, np.ndarray]]:
+    """What :func:`intersurv.explain` takes to explain ``model`` on the patients ``test`` over ``modalities``:
+    its head, the encoded test patients and, as reference, the encoded patients ``train`` (its training
+    patients)."""
+    return EncodedHead(model, modalities), encoded_cohort(model, test), encoded_arrays(model, train)
