@@ -10,6 +10,12 @@ from intersurv.cohort import Cohort
 from intersurv.errors import CohortError
 
 
+def _umask() -> int:
+    from intersurv.io.atomic import current_umask
+
+    return current_umask()
+
+
 def _bags(seed: int = 0, n: int = 5, width: int = 3) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
     return [rng.normal(size=(int(k), width)).astype(np.float32) for k in rng.integers(1, 9, size=n)]
@@ -54,6 +60,12 @@ def test_bag_dir_round_trip_keeps_bags_and_annotations(tmp_path) -> None:
         np.testing.assert_array_equal(mm.informative(a), inf[a])
         assert list(mm.slide_of_patch(a)) == slides[a]
     assert mm.coords(0) is None
+    import pickle
+
+    again = pickle.loads(pickle.dumps(mm))  # as sent to a worker process: the file is reopened there
+    np.testing.assert_array_equal(again.bag(4), bags[4])
+    np.testing.assert_array_equal(mm.pooled(), bs.pooled())  # stored beside the bags, from what was stored
+    assert oct((tmp_path / "bags").stat().st_mode & 0o777) == oct(0o777 & ~_umask())
     half = write_bag_dir(bs, tmp_path / "bags", dtype="float16")  # replaces the directory
     assert half.bag(1).dtype == np.float32
     np.testing.assert_allclose(half.bag(1), bags[1], atol=2e-3)
@@ -281,3 +293,12 @@ def test_glioma_bags_cohort_directory_round_trip(tmp_path) -> None:
         np.testing.assert_array_equal(back.bags["wsi"].bag(a), c.bags["wsi"].bag(a))
         np.testing.assert_array_equal(back.bags["wsi"].informative(a), c.bags["wsi"].informative(a))
         np.testing.assert_array_equal(back.bags["wsi"].coords(a), c.bags["wsi"].coords(a))
+
+
+def test_datasets_check_summarises_bags(tmp_path, capsys) -> None:
+    from intersurv.cli import main
+
+    _bag_cohort_dir(tmp_path)
+    assert main(["datasets", "check", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "bags of 4 patient(s): patches per patient min 3, median 5, max 11 (24 in all, width 4, 5 slides)" in out

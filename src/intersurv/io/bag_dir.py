@@ -110,5 +110,12 @@ def write_bag_modality(bags: BagSet, ids: np.ndarray, root: Path, m: str) -> str
     non-empty bag, atomically); returns the directory's name."""
     name = f"{m}.bags"
     present = np.flatnonzero(bags.sizes() > 0)
-    write_bag_dir(bags.subset(present), root / name, patients=[str(p) for p in np.asarray(ids)[present]])
+    patients = [str(p) for p in np.asarray(ids)[present]]
+    target = root / name
+    if Path(bags.describe()).resolve() == target.resolve() and len(present) == len(bags):
+        meta = read_bag_manifest(target)
+        if meta.get("patients") == patients and meta.get("bags") == len(bags) and \
+                int(meta.get("patches", -1)) == int(bags.sizes().sum()):
+            return name  # the bags already are this directory (e.g. simulated straight into it)
+    write_bag_dir(bags.subset(present), target, patients=patients)
     return name
