@@ -49,6 +49,8 @@ class BagSource:
 
 
 def _bag_directory(root: Path, m: str, spec: dict[str, Any], cfg_path: Path) -> Path:
+    if "file" in spec:
+        raise CohortError(f"{cfg_path}: modality {m!r} of kind 'bags' takes dir (a directory of bags), not file")
     if "dir" not in spec:
         raise CohortError(f"{cfg_path}: modality {m!r} of kind 'bags' needs dir = the directory of its .h5 bags")
     raw = Path(spec["dir"]).expanduser()
