@@ -302,3 +302,22 @@ def test_datasets_check_summarises_bags(tmp_path, capsys) -> None:
     assert main(["datasets", "check", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "bags of 4 patient(s): patches per patient min 3, median 5, max 11 (24 in all, width 4, 5 slides)" in out
+
+
+def test_h5_store_reads_both_layouts_and_coords_of_every_slide(tmp_path) -> None:
+    from intersurv.wsi.bags import open_h5_bags
+
+    rng = np.random.default_rng(4)
+    x1, x2, x3 = (rng.normal(size=(k, 3)).astype(np.float32) for k in (2, 5, 4))
+    c1, c2, c3 = (np.arange(2 * k).reshape(-1, 2) + 100 * j for j, k in enumerate((2, 5, 4)))
+    _write_h5(tmp_path / "a1.h5", x1, c1)
+    _write_h5(tmp_path / "a2.h5", x2, c2, batched=True)  # (1, n, d)
+    _write_h5(tmp_path / "b1.h5", x3, c3)
+    bs = open_h5_bags([[tmp_path / "a1.h5", tmp_path / "a2.h5"], [tmp_path / "b1.h5"], []],
+                      ["A", "B", "C"], str(tmp_path))
+    np.testing.assert_array_equal(bs.sizes(), [7, 4, 0])
+    np.testing.assert_array_equal(bs.bag(0), np.concatenate([x1, x2]))
+    np.testing.assert_array_equal(bs.coords(0), np.concatenate([c1, c2]))
+    assert bs.slide_of_patch(0).tolist() == ["a1"] * 2 + ["a2"] * 5
+    assert bs.bag(2).shape == (0, 3) and np.isnan(bs.pooled()[2]).all()
+    np.testing.assert_allclose(bs.pooled()[:2], [np.concatenate([x1, x2]).mean(axis=0), x3.mean(axis=0)], rtol=1e-6)
