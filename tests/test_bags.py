@@ -321,3 +321,14 @@ def test_h5_store_reads_both_layouts_and_coords_of_every_slide(tmp_path) -> None
     assert bs.slide_of_patch(0).tolist() == ["a1"] * 2 + ["a2"] * 5
     assert bs.bag(2).shape == (0, 3) and np.isnan(bs.pooled()[2]).all()
     np.testing.assert_allclose(bs.pooled()[:2], [np.concatenate([x1, x2]).mean(axis=0), x3.mean(axis=0)], rtol=1e-6)
+
+
+def test_fingerprint_tells_bag_cohorts_with_equal_means_apart() -> None:
+    from intersurv.training.fingerprint import cohort_fingerprint
+
+    bags = _bags(7)
+    doubled = [np.concatenate([x, x]) for x in bags]  # same means, twice the patches
+    one, two = _cohort(BagSet.from_arrays(bags)), _cohort(BagSet.from_arrays(doubled))
+    np.testing.assert_array_equal(one.modalities["wsi"], two.modalities["wsi"])
+    assert cohort_fingerprint(one) != cohort_fingerprint(two)
+    assert cohort_fingerprint(one) == cohort_fingerprint(_cohort(BagSet.from_arrays(bags)))
