@@ -13,9 +13,10 @@ absolute path (feature directories are large and usually live elsewhere).
 * A directory of ``.h5`` bags (one slide per file; a patient may have several):
   each slide maps to a patient by ``slides`` when given, else by its file stem
   being a ``patient_id`` or a TCGA barcode starting with one
-  (:func:`intersurv.wsi.pool.assign_slides`). Slides whose patient is not in
-  the clinical table are ignored (with a warning), like rows of a modality
-  table. The files are read lazily (:class:`intersurv.wsi.bags.H5BagStore`).
+  (:func:`intersurv.wsi.pool.assign_slides`). Slides without a patient (not
+  in the slide table, or their patient not in the clinical table) are ignored
+  with a warning, like extra rows of a modality table. The files are read
+  lazily (:class:`intersurv.wsi.bags.H5BagStore`).
 * A bag directory with a ``bags.json`` manifest (written by
   :func:`write_bag_modality`, the simulator or :func:`intersurv.bags.write_bag_dir`
   with patient ids): one .npy of all patches plus offsets, read per bag.
