@@ -130,7 +130,8 @@ class ConcatenatedStore:
         return out
 
     def features(self, i: int) -> np.ndarray:
-        return np.array(self._x[self._rows(i)], dtype=np.float32)
+        rows = self._x[self._rows(i)]  # a view of an in-memory array, a fresh array from NpyRows
+        return rows.astype(np.float32, copy=isinstance(self._x, np.ndarray))
 
     def coords(self, i: int) -> np.ndarray | None:
         return None if self._coords is None else np.array(self._coords[self._rows(i)])
