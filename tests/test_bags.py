@@ -37,6 +37,9 @@ def test_bagset_from_arrays_matches_numpy() -> None:
     assert len(bs) == 5 and bs.width == 3
     np.testing.assert_array_equal(bs.sizes(), [len(x) for x in bags])
     np.testing.assert_array_equal(bs.bag(2), bags[2])
+    scratch = bs.bag(2)
+    scratch[:] = 0  # a copy: the BagSet is unchanged
+    np.testing.assert_array_equal(bs.bag(2), bags[2])
     np.testing.assert_array_equal(bs.coords(3), coords[3])
     assert list(bs.slide_of_patch(1)) == slides[1]
     assert bs.informative(0) is None
