@@ -335,3 +335,18 @@ def test_fingerprint_tells_bag_cohorts_with_equal_means_apart() -> None:
     np.testing.assert_array_equal(one.modalities["wsi"], two.modalities["wsi"])
     assert cohort_fingerprint(one) != cohort_fingerprint(two)
     assert cohort_fingerprint(one) == cohort_fingerprint(_cohort(BagSet.from_arrays(bags)))
+
+
+def test_run_directory_stores_an_in_memory_bag_cohort(tmp_path) -> None:
+    from intersurv.datasets.simulate import simulate
+    from intersurv.training.experiment import run_experiment
+    from intersurv.training.rundir import ExperimentConfig, ProtocolConfig, RunDir
+
+    c = simulate("glioma-bags", n=40, seed=0, bag_dir=tmp_path / "b", **TINY)
+    config = ExperimentConfig(cohort="", architectures=("late",), seeds=(0,),
+                              protocol=ProtocolConfig(kind="cv", folds=2), train={"max_epochs": 2, "patience": 1})
+    run_experiment(config, tmp_path / "run", cohort=c)
+    stored = RunDir(tmp_path / "run").load_cohort()
+    assert stored.kinds["wsi"] == "bags" and stored.bags["wsi"].describe() == str(tmp_path / "run" / "cohort" / "wsi.bags")
+    np.testing.assert_array_equal(stored.modalities["wsi"], c.modalities["wsi"])
+    np.testing.assert_array_equal(stored.bags["wsi"].bag(39), c.bags["wsi"].bag(39))
