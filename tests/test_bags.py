@@ -10,6 +10,12 @@ from intersurv.cohort import Cohort
 from intersurv.errors import CohortError
 
 
+def _umask() -> int:
+    from intersurv.io.atomic import current_umask
+
+    return current_umask()
+
+
 def _bags(seed: int = 0, n: int = 5, width: int = 3) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
     return [rng.normal(size=(int(k), width)).astype(np.float32) for k in rng.integers(1, 9, size=n)]
@@ -30,6 +36,9 @@ def test_bagset_from_arrays_matches_numpy() -> None:
     bs = BagSet.from_arrays(bags, coords, slides=slides)
     assert len(bs) == 5 and bs.width == 3
     np.testing.assert_array_equal(bs.sizes(), [len(x) for x in bags])
+    np.testing.assert_array_equal(bs.bag(2), bags[2])
+    scratch = bs.bag(2)
+    scratch[:] = 0  # a copy: the BagSet is unchanged
     np.testing.assert_array_equal(bs.bag(2), bags[2])
     np.testing.assert_array_equal(bs.coords(3), coords[3])
     assert list(bs.slide_of_patch(1)) == slides[1]
@@ -54,6 +63,12 @@ def test_bag_dir_round_trip_keeps_bags_and_annotations(tmp_path) -> None:
         np.testing.assert_array_equal(mm.informative(a), inf[a])
         assert list(mm.slide_of_patch(a)) == slides[a]
     assert mm.coords(0) is None
+    import pickle
+
+    again = pickle.loads(pickle.dumps(mm))  # as sent to a worker process: the file is reopened there
+    np.testing.assert_array_equal(again.bag(4), bags[4])
+    np.testing.assert_array_equal(mm.pooled(), bs.pooled())  # stored beside the bags, from what was stored
+    assert oct((tmp_path / "bags").stat().st_mode & 0o777) == oct(0o777 & ~_umask())
     half = write_bag_dir(bs, tmp_path / "bags", dtype="float16")  # replaces the directory
     assert half.bag(1).dtype == np.float32
     np.testing.assert_allclose(half.bag(1), bags[1], atol=2e-3)
@@ -281,3 +296,57 @@ def test_glioma_bags_cohort_directory_round_trip(tmp_path) -> None:
         np.testing.assert_array_equal(back.bags["wsi"].bag(a), c.bags["wsi"].bag(a))
         np.testing.assert_array_equal(back.bags["wsi"].informative(a), c.bags["wsi"].informative(a))
         np.testing.assert_array_equal(back.bags["wsi"].coords(a), c.bags["wsi"].coords(a))
+
+
+def test_datasets_check_summarises_bags(tmp_path, capsys) -> None:
+    from intersurv.cli import main
+
+    _bag_cohort_dir(tmp_path)
+    assert main(["datasets", "check", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "bags of 4 patient(s): patches per patient min 3, median 5, max 11 (24 in all, width 4, 5 slides)" in out
+
+
+def test_h5_store_reads_both_layouts_and_coords_of_every_slide(tmp_path) -> None:
+    from intersurv.wsi.bags import open_h5_bags
+
+    rng = np.random.default_rng(4)
+    x1, x2, x3 = (rng.normal(size=(k, 3)).astype(np.float32) for k in (2, 5, 4))
+    c1, c2, c3 = (np.arange(2 * k).reshape(-1, 2) + 100 * j for j, k in enumerate((2, 5, 4)))
+    _write_h5(tmp_path / "a1.h5", x1, c1)
+    _write_h5(tmp_path / "a2.h5", x2, c2, batched=True)  # (1, n, d)
+    _write_h5(tmp_path / "b1.h5", x3, c3)
+    bs = open_h5_bags([[tmp_path / "a1.h5", tmp_path / "a2.h5"], [tmp_path / "b1.h5"], []],
+                      ["A", "B", "C"], str(tmp_path))
+    np.testing.assert_array_equal(bs.sizes(), [7, 4, 0])
+    np.testing.assert_array_equal(bs.bag(0), np.concatenate([x1, x2]))
+    np.testing.assert_array_equal(bs.coords(0), np.concatenate([c1, c2]))
+    assert bs.slide_of_patch(0).tolist() == ["a1"] * 2 + ["a2"] * 5
+    assert bs.bag(2).shape == (0, 3) and np.isnan(bs.pooled()[2]).all()
+    np.testing.assert_allclose(bs.pooled()[:2], [np.concatenate([x1, x2]).mean(axis=0), x3.mean(axis=0)], rtol=1e-6)
+
+
+def test_fingerprint_tells_bag_cohorts_with_equal_means_apart() -> None:
+    from intersurv.training.fingerprint import cohort_fingerprint
+
+    bags = _bags(7)
+    doubled = [np.concatenate([x, x]) for x in bags]  # same means, twice the patches
+    one, two = _cohort(BagSet.from_arrays(bags)), _cohort(BagSet.from_arrays(doubled))
+    np.testing.assert_array_equal(one.modalities["wsi"], two.modalities["wsi"])
+    assert cohort_fingerprint(one) != cohort_fingerprint(two)
+    assert cohort_fingerprint(one) == cohort_fingerprint(_cohort(BagSet.from_arrays(bags)))
+
+
+def test_run_directory_stores_an_in_memory_bag_cohort(tmp_path) -> None:
+    from intersurv.datasets.simulate import simulate
+    from intersurv.training.experiment import run_experiment
+    from intersurv.training.rundir import ExperimentConfig, ProtocolConfig, RunDir
+
+    c = simulate("glioma-bags", n=40, seed=0, bag_dir=tmp_path / "b", **TINY)
+    config = ExperimentConfig(cohort="", architectures=("late",), seeds=(0,),
+                              protocol=ProtocolConfig(kind="cv", folds=2), train={"max_epochs": 2, "patience": 1})
+    run_experiment(config, tmp_path / "run", cohort=c)
+    stored = RunDir(tmp_path / "run").load_cohort()
+    assert stored.kinds["wsi"] == "bags" and stored.bags["wsi"].describe() == str(tmp_path / "run" / "cohort" / "wsi.bags")
+    np.testing.assert_array_equal(stored.modalities["wsi"], c.modalities["wsi"])
+    np.testing.assert_array_equal(stored.bags["wsi"].bag(39), c.bags["wsi"].bag(39))

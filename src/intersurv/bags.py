@@ -45,6 +45,7 @@ from typing import Any, Protocol, Sequence
 import numpy as np
 
 from .errors import IntersurvError
+from .io.atomic import current_umask
 
 #: The file that marks a bag directory (and holds its metadata).
 BAG_MANIFEST = "bags.json"
@@ -129,7 +130,8 @@ class ConcatenatedStore:
         return out
 
     def features(self, i: int) -> np.ndarray:
-        return np.array(self._x[self._rows(i)], dtype=np.float32)
+        rows = self._x[self._rows(i)]  # a view of an in-memory array, a fresh array from NpyRows
+        return rows.astype(np.float32, copy=isinstance(self._x, np.ndarray))
 
     def coords(self, i: int) -> np.ndarray | None:
         return None if self._coords is None else np.array(self._coords[self._rows(i)])
@@ -410,6 +412,7 @@ class BagDirWriter:
         self.directory = Path(directory)
         self.directory.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.directory.name}.", dir=self.directory.parent))
+        os.chmod(self._tmp, 0o777 & ~current_umask())  # mkdtemp creates 0700; give it the usual permissions
         self._off = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         total, self._width, self._dtype = int(self._off[-1]), int(width), np.dtype(dtype)
         self._fh = open(self._tmp / "features.npy", "wb")

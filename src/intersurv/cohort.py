@@ -299,8 +299,15 @@ class Cohort:
             lines.append(f"modality    {m:<12} {x.shape[1]:>6} features  ({self.kinds[m]})"
                          + (f", missing for {lacking} patient(s)" if lacking else ""))
             if m in self.bags:
-                sizes = self.bags[m].sizes()
-                sizes = sizes[sizes > 0]
-                lines.append(f"            {'':<12} patches per patient: median {np.median(sizes):.0f}, "
-                             f"range {sizes.min()}-{sizes.max()}, {int(sizes.sum())} in all")
+                bags = self.bags[m]
+                sizes = bags.sizes()
+                with_bag = np.flatnonzero(sizes > 0)
+                slides: set[str] = set()
+                for a in with_bag:
+                    names = bags.slide_of_patch(a)
+                    slides.update([] if names is None else set(names.tolist()))
+                lines.append(f"            {'':<12} bags of {len(with_bag)} patient(s): patches per patient min "
+                             f"{sizes[with_bag].min()}, median {np.median(sizes[with_bag]):.0f}, max "
+                             f"{sizes[with_bag].max()} ({int(sizes.sum())} in all, width {bags.width}"
+                             + (f", {len(slides)} slides" if slides else "") + f"); {bags.describe()}")
         return "\n".join(lines)

@@ -152,6 +152,8 @@ def _truth_summary(cohort: Cohort, units: list[Unit], settings: ExplainSettings)
         out["shares"] = {k: float(np.mean([t["shares"][k] for t in same])) for k in same[0]["shares"]}
         out["definition"] = ("true log-risk explained on each unit's test patients with its training patients "
                              f"as reference; mean across {across_label(units[0].run.config)}")
+    if not on_test and truth.get("unit_truth_skipped"):
+        out["unit_truth_skipped"] = str(truth["unit_truth_skipped"])
     cohort_level = truth.get("interaction", {}).get(settings.masker)
     if cohort_level:
         out["whole_cohort"] = {"intershap": cohort_level["intershap"].get(settings.aggregation),

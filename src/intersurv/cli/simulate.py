@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,7 +40,8 @@ def _simulate(args: argparse.Namespace) -> int:
     from ..io.outdir import refuse_non_empty
 
     refuse_non_empty(args.out, force=args.force)
-    cohort = simulate(args.scenario, n=args.n, seed=args.seed, **_parse_params(args.param))
+    bag_dir = str(Path(args.out) / "wsi.bags") if args.scenario == "glioma-bags" else None  # no second copy
+    cohort = simulate(args.scenario, n=args.n, seed=args.seed, bag_dir=bag_dir, **_parse_params(args.param))
     path = write_cohort_dir(cohort, args.out, table_format=args.format)
     truth = cohort.truth["interaction"]["mean"]["intershap"]["abs"]
     print(cohort.summary())

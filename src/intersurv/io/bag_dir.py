@@ -13,9 +13,10 @@ absolute path (feature directories are large and usually live elsewhere).
 * A directory of ``.h5`` bags (one slide per file; a patient may have several):
   each slide maps to a patient by ``slides`` when given, else by its file stem
   being a ``patient_id`` or a TCGA barcode starting with one
-  (:func:`intersurv.wsi.pool.assign_slides`). Slides whose patient is not in
-  the clinical table are ignored (with a warning), like rows of a modality
-  table. The files are read lazily (:class:`intersurv.wsi.bags.H5BagStore`).
+  (:func:`intersurv.wsi.pool.assign_slides`). Slides without a patient (not
+  in the slide table, or their patient not in the clinical table) are ignored
+  with a warning, like extra rows of a modality table. The files are read
+  lazily (:class:`intersurv.wsi.bags.H5BagStore`).
 * A bag directory with a ``bags.json`` manifest (written by
   :func:`write_bag_modality`, the simulator or :func:`intersurv.bags.write_bag_dir`
   with patient ids): one .npy of all patches plus offsets, read per bag.
@@ -49,6 +50,8 @@ class BagSource:
 
 
 def _bag_directory(root: Path, m: str, spec: dict[str, Any], cfg_path: Path) -> Path:
+    if "file" in spec:
+        raise CohortError(f"{cfg_path}: modality {m!r} of kind 'bags' takes dir (a directory of bags), not file")
     if "dir" not in spec:
         raise CohortError(f"{cfg_path}: modality {m!r} of kind 'bags' needs dir = the directory of its .h5 bags")
     raw = Path(spec["dir"]).expanduser()
@@ -110,5 +113,12 @@ def write_bag_modality(bags: BagSet, ids: np.ndarray, root: Path, m: str) -> str
     non-empty bag, atomically); returns the directory's name."""
     name = f"{m}.bags"
     present = np.flatnonzero(bags.sizes() > 0)
-    write_bag_dir(bags.subset(present), root / name, patients=[str(p) for p in np.asarray(ids)[present]])
+    patients = [str(p) for p in np.asarray(ids)[present]]
+    target = root / name
+    if Path(bags.describe()).resolve() == target.resolve() and len(present) == len(bags):
+        meta = read_bag_manifest(target)
+        if meta.get("patients") == patients and meta.get("bags") == len(bags) and \
+                int(meta.get("patches", -1)) == int(bags.sizes().sum()):
+            return name  # the bags already are this directory (e.g. simulated straight into it)
+    write_bag_dir(bags.subset(present), target, patients=patients)
     return name

@@ -364,8 +364,9 @@ def read_cohort_dir(path: str | Path, *, drop_incomplete: bool = False, allow_mi
     feature_names: dict[str, list[str]] = {}
     bags = {}
     for m, (mpath, df) in tables.items():
-        if isinstance(df, BagSource):
+        if isinstance(df, BagSource):  # the pooled means: one pass over the bags (or their stored copy)
             bags[m] = df.open(ids.tolist())
+            modalities[m] = bags[m].pooled()
             continue
         present = ids.isin(df.index).to_numpy()
         aligned = df.loc[ids[present].to_numpy()].reset_index()

@@ -81,20 +81,25 @@ def h5_bag_shape(path: str | Path) -> tuple[int, int, bool]:
     return n, d, has_coords
 
 
-def read_h5_bag(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
-    """(features (n, d) float32, coords (n, 2) or None) of an ``.h5`` bag; NaN/inf is an IntersurvError."""
+def read_h5_bag(path: str | Path, *, features: bool = True) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(features (n, d) float32, coords (n, 2) or None) of an ``.h5`` bag; NaN/inf is an IntersurvError.
+
+    ``features=False`` reads the coordinates only (features None).
+    """
     import h5py
 
     path = Path(path)
     try:
         with h5py.File(path, "r") as fh:
             ds, n, d, batched = _features_dataset(fh, path)
-            x = np.asarray(ds[0] if batched else ds[()], dtype=np.float32)
             coords = None
             if "coords" in fh:
                 coords = np.asarray(fh["coords"][()]).reshape(-1, 2)
                 if len(coords) != n:
                     raise IntersurvError(f"{path}: {len(coords)} coords for {n} patches")
+            if not features:
+                return None, coords
+            x = np.asarray(ds[0] if batched else ds[()], dtype=np.float32)
     except OSError as exc:
         raise IntersurvError(f"{path}: cannot read HDF5 file ({exc})") from None
     bad = ~np.isfinite(x)
@@ -181,14 +186,14 @@ class H5BagStore:
     def sizes(self) -> np.ndarray:
         return self._sizes.copy()
 
-    def _read(self, i: int) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    def _read(self, i: int, features: bool = True) -> list[tuple[np.ndarray, np.ndarray | None]]:
         out = []
         for f, n in zip(self._files[i], self._slide_sizes[i]):
             try:
-                x, c = read_h5_bag(f)
+                x, c = read_h5_bag(f, features=features)
             except IntersurvError as exc:
                 raise CohortError(f"{exc} (patient {self._patients[i]!r})") from None
-            if x.shape != (n, self.width):
+            if x is not None and x.shape != (n, self.width):
                 raise CohortError(f"{f}: features changed to {x.shape} since the cohort was opened "
                                   f"(patient {self._patients[i]!r})")
             out.append((x, c))
@@ -201,7 +206,7 @@ class H5BagStore:
     def coords(self, i: int) -> np.ndarray | None:
         if not self._has_coords:
             return None
-        parts = [c for _, c in self._read(i)]
+        parts = [c for _, c in self._read(i, features=False)]
         return np.concatenate(parts).astype(np.float64) if parts else np.zeros((0, 2))
 
     def slide_of_patch(self, i: int) -> np.ndarray:
