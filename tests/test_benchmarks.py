@@ -98,3 +98,15 @@ def test_group_benchmark_runs_at_toy_size(bench):
     rows = group_rows(quick=True)
     assert [(r[0], r[1]) for r in rows] == [("mean", 8), ("marginal", 8)]
     assert all(r[5] > 0 and r[6] > 0 for r in rows)
+
+
+def test_bags_benchmark_phases_run_at_toy_size(tmp_path):
+    spec = importlib.util.spec_from_file_location("intersurv_bags_bench", SCRIPT.parent / "bags.py")
+    bags_bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bags_bench)
+    work = str(tmp_path)
+    assert bags_bench.phase_simulate(work, "24", "10", "30", "8")["seconds"] > 0
+    assert bags_bench.phase_write_h5(work)["note"] == "24 files"
+    from_h5, from_dir = bags_bench.phase_read_h5(work), bags_bench.phase_read_bag_dir(work)
+    # the same patches read both ways: "... full pass 0.0 s (<patches>, <range> per patient, <GiB>)"
+    assert from_h5["note"].rsplit("s (", 1)[1] == from_dir["note"].rsplit("s (", 1)[1]

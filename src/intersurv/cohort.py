@@ -10,6 +10,11 @@ A cohort of N patients holds
   belonging to patient ``ids[a]``; a row that is entirely NaN means that
   patient lacks that modality (:attr:`Cohort.missing`; only cohorts read with
   ``allow_missing`` have such rows), any other NaN/inf is an error;
+* optionally ``bags``: per bag modality ``m`` (``kinds[m] == "bags"``), a
+  :class:`~intersurv.bags.BagSet` of N per-patient bags of patch features;
+  ``modalities[m]`` is then the bags' pooled mean (filled in when not given,
+  checked against it when given), so every tabular path keeps working; an
+  empty bag is a patient lacking the modality (an all-NaN pooled row);
 * optionally ``group`` (site, grade, ... used to stratify splits),
   ``covariates`` (clinical covariates for adjusted analyses) and ``truth``
   (the known answer of a simulated cohort).
@@ -29,6 +34,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+from .bags import BagSet
 from .errors import CohortError
 
 
@@ -67,6 +73,7 @@ class Cohort:
     kinds: Mapping[str, str] = field(default_factory=dict)
     name: str = "cohort"
     truth: dict[str, Any] | None = None
+    bags: Mapping[str, BagSet] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name or any(ord(ch) < 32 for ch in self.name):
@@ -106,11 +113,12 @@ class Cohort:
         event = event_raw.astype(np.int8)
         if event.sum() == 0:
             raise CohortError(f"cohort {self.name!r}: no events (every patient is censored)")
-        if not self.modalities:
+        given, bags = self._pooled_bags(n)
+        if not given:
             raise CohortError(f"cohort {self.name!r}: no modalities")
         mods: dict[str, np.ndarray] = {}
         names: dict[str, list[str]] = {}
-        for m, x in self.modalities.items():
+        for m, x in given.items():
             check_path_component(m, f"cohort {self.name!r}: modality")
             x = np.asarray(x)
             if x.ndim != 2 or x.shape[0] != n:
@@ -159,7 +167,32 @@ class Cohort:
         set_(self, "feature_names", names)
         set_(self, "group", group)
         set_(self, "covariates", cov)
-        set_(self, "kinds", {m: self.kinds.get(m, "tabular") for m in mods})
+        set_(self, "kinds", {m: self.kinds.get(m, "bags" if m in bags else "tabular") for m in mods})
+        set_(self, "bags", bags)
+        stray = [m for m, k in self.kinds.items() if (k == "bags") != (m in bags)]
+        if stray:
+            m = stray[0]
+            raise CohortError(f"cohort {self.name!r}: modality {m!r} is of kind {self.kinds[m]!r} "
+                              + ("but has bags" if m in bags else "but has no bags"))
+
+    def _pooled_bags(self, n: int) -> tuple[dict[str, Any], dict[str, BagSet]]:
+        """The modalities with each bag modality's pooled mean filled in or checked, and the bags."""
+        given: dict[str, Any] = dict(self.modalities)
+        bags: dict[str, BagSet] = {}
+        for m, b in (self.bags or {}).items():
+            if not isinstance(b, BagSet):
+                raise CohortError(f"cohort {self.name!r}: bags of modality {m!r} are a {type(b).__name__}, "
+                                  "not a BagSet")
+            if len(b) != n:
+                raise CohortError(f"cohort {self.name!r}: modality {m!r} has {len(b)} bags for {n} patients")
+            pooled = b.pooled()
+            if m in given:
+                x = np.asarray(given[m], dtype=np.float32)
+                if x.shape != pooled.shape or not np.allclose(x, pooled, rtol=1e-5, atol=1e-6, equal_nan=True):
+                    raise CohortError(f"cohort {self.name!r}: modality {m!r} is not the pooled mean of its bags")
+            given[m] = pooled
+            bags[m] = b
+        return given, bags
 
     # ------------------------------------------------------------------ views
     @property
@@ -204,6 +237,7 @@ class Cohort:
             kinds=self.kinds,
             name=self.name,
             truth=self.truth,
+            bags={m: b.subset(idx) for m, b in self.bags.items()},
         )
 
     def select_modalities(self, names: list[str]) -> "Cohort":
@@ -219,6 +253,7 @@ class Cohort:
             feature_names={m: self.feature_names[m] for m in names},
             time_unit=self.time_unit, group=self.group, covariates=self.covariates,
             kinds={m: self.kinds[m] for m in names}, name=self.name, truth=self.truth,
+            bags={m: self.bags[m] for m in names if m in self.bags},
         )
 
     def with_covariates_modality(self, name: str = "clinical", *, allow_missing: bool = False) -> "Cohort":
@@ -249,7 +284,7 @@ class Cohort:
             modalities={**self.modalities, name: values},
             feature_names={**self.feature_names, name: [str(c) for c in cov.columns]},
             time_unit=self.time_unit, group=self.group, covariates=cov,
-            kinds={**self.kinds, name: "clinical"}, name=self.name, truth=self.truth,
+            kinds={**self.kinds, name: "clinical"}, name=self.name, truth=self.truth, bags=self.bags,
         )
 
     def summary(self) -> str:
@@ -271,4 +306,16 @@ class Cohort:
             lacking = int(missing[m].sum())
             lines.append(f"modality    {m:<12} {x.shape[1]:>6} features  ({self.kinds[m]})"
                          + (f", missing for {lacking} patient(s)" if lacking else ""))
+            if m in self.bags:
+                bags = self.bags[m]
+                sizes = bags.sizes()
+                with_bag = np.flatnonzero(sizes > 0)
+                slides: set[str] = set()
+                for a in with_bag:
+                    names = bags.slide_of_patch(a)
+                    slides.update([] if names is None else set(names.tolist()))
+                lines.append(f"            {'':<12} bags of {len(with_bag)} patient(s): patches per patient min "
+                             f"{sizes[with_bag].min()}, median {np.median(sizes[with_bag]):.0f}, max "
+                             f"{sizes[with_bag].max()} ({int(sizes.sum())} in all, width {bags.width}"
+                             + (f", {len(slides)} slides" if slides else "") + f"); {bags.describe()}")
         return "\n".join(lines)

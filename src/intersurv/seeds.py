@@ -28,6 +28,7 @@ RESULTS = "results"                 # keys: the experiment's seeds
 ADDITIVITY_TEST = "additivity-test"  # keys: the test's seed (an audit's: derived from its seeds)
 PLANTED = "planted-interaction"     # keys: the planted-power seed
 HELDOUT_TEST = "heldout-interaction-test"  # keys: unit seed, fold
+BAG_PATCHES = "bag-patches"         # keys: the fit's seed (patch sample of the PCA, patches per step)
 
 
 def derive_seed(purpose: str, *keys: int) -> int:

@@ -31,8 +31,11 @@ References: ``late`` (additive by construction), ``best_unimodal`` (the
 unimodal network ``unimodal:<m>`` with the lowest mean Cox partial-likelihood
 loss on the early-stopping patients, which are never test patients; by mean
 test C only when no unimodal model has a validation loss, which is then
-stated as a selection on the test folds) and ``clinical`` (when the run
-has an architecture of that name).
+stated as a selection on the test folds), ``clinical`` (when the run
+has an architecture of that name) and, for an attention-MIL architecture A
+whose pooled twin ``A@pooled`` ran too (:data:`intersurv.models.POOLED_SUFFIX`),
+``pooled``: the same architecture on the bags' mean-pooled vectors, on the
+same patients (``references["pooled"]`` is the suffix).
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..models import POOLED_SUFFIX
 from ..training.rundir import Unit
 
 #: Metrics compared, with the key of their difference in the output.
@@ -169,7 +173,8 @@ def best_unimodal(scores: dict[str, list[UnitScores]]) -> dict[str, Any] | None:
 
 def comparisons(scores: dict[str, list[UnitScores]], protocol: str) -> tuple[dict[str, Any], dict[str, str]]:
     """``results["comparisons"]`` (NAME -> REF -> :func:`compare` plus ``ref_arch``) and
-    ``results["references"]`` (REF -> architecture, and ``best_unimodal_selection``)."""
+    ``results["references"]`` (REF -> architecture, ``pooled`` -> the suffix of the pooled twins, and
+    ``best_unimodal_selection``)."""
     refs: dict[str, str] = {}
     if "late" in scores:
         refs["late"] = "late"
@@ -187,8 +192,14 @@ def comparisons(scores: dict[str, list[UnitScores]], protocol: str) -> tuple[dic
             result = compare(mine, scores[ref_arch], protocol)
             if result is not None:
                 row[ref] = {"ref_arch": ref_arch, **result}
+        twin = name + POOLED_SUFFIX
+        result = compare(mine, scores[twin], protocol) if twin in scores else None
+        if result is not None:
+            row["pooled"] = {"ref_arch": twin, **result}
         if row:
             table[name] = row
+    if any("pooled" in row for row in table.values()):
+        refs["pooled"] = POOLED_SUFFIX
     if best is not None:
         refs["best_unimodal_selection"] = best["selection"]
     return table, refs

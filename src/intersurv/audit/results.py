@@ -122,6 +122,22 @@ def _additive_null(units: list[Unit], across: str) -> dict[str, Any] | None:
     }
 
 
+def _attention(units: list[Unit]) -> dict[str, Any] | None:
+    """Of an attention-MIL architecture, per bag modality: the highest- and lowest-risk test patients over
+    all its units, each with its unit and most-attended patches (None for other models)."""
+    entries = [(u.name, u.result["attention"]) for u in units if u.result.get("attention")]
+    if not entries:
+        return None
+    out: dict[str, Any] = {}
+    for m in entries[0][1]:
+        picks = {}
+        for role, pick in (("highest", max), ("lowest", min)):
+            unit, entry = pick(((n, a[m][role]) for n, a in entries), key=lambda t: t[1]["log_risk"])
+            picks[role] = {"unit": unit, **entry}
+        out[m] = picks
+    return out
+
+
 def _truth_summary(cohort: Cohort, units: list[Unit], settings: ExplainSettings) -> dict[str, Any] | None:
     truth = cohort.truth
     if truth is None:
@@ -143,6 +159,8 @@ def _truth_summary(cohort: Cohort, units: list[Unit], settings: ExplainSettings)
             out["synergy_share"] = float(np.mean(shares)) if None not in shares else None
         out["definition"] = ("true log-risk explained on each unit's test patients with its training patients "
                              f"as reference; mean across {across_label(units[0].run.config)}")
+    if not on_test and truth.get("unit_truth_skipped"):
+        out["unit_truth_skipped"] = str(truth["unit_truth_skipped"])
     cohort_level = truth.get("interaction", {}).get(settings.masker)
     if cohort_level:
         out["whole_cohort"] = {"intershap": cohort_level["intershap"].get(settings.aggregation),
@@ -211,6 +229,7 @@ def build_results(run: RunDir, cohort: Cohort) -> tuple[dict[str, Any], pd.DataF
             "time_curve": _time_curve(mine),
             "groups": (architecture_groups([u.path for u in mine], mine[0].result["groups"]["players"], settings,
                                            seed) if settings.groups is not None else None),
+            "attention": _attention(mine),
         }
     proto = config.protocol
     protocol = {"kind": proto.kind, "seeds": list(config.seeds), "val_fraction": config.train.val_fraction,

@@ -12,6 +12,13 @@ for ``result.json`` (InterSHAP, shares, synergy vs redundancy of every pair:
 additive null (:mod:`intersurv.audit.additive_null`). On a simulated cohort
 the true log-risk is explained the same way (same patients, same reference,
 same masker, same derived seed), so the comparison with the truth is like for like.
+
+An attention-MIL model is explained through its head, the bag modality being
+the player that holds its embedding (:mod:`intersurv.interactions.encoded`:
+test patients and reference encoded with the unit's model); the additive null
+is not computed for it (its refits would retrain the encoders R times). Its
+unit result adds ``attention``: the most-attended patches of the highest- and
+lowest-risk test patients (from the unit's ``attention.parquet``).
 """
 
 from __future__ import annotations
@@ -62,6 +69,52 @@ def training_reference(ctx: UnitContext) -> dict[str, np.ndarray]:
     return {m: x[pos] for m, x in ctx.cohort.modalities.items()}
 
 
+#: Patches listed per patient in a unit's ``attention`` summary.
+TOP_PATCHES = 5
+
+
+def explained(ctx: UnitContext, kw: dict[str, Any]) -> tuple[Any, Any, dict[str, Any]]:
+    """What the unit's model is explained as: (model callable, test patients, explain keywords).
+
+    A tabular model: :class:`OverAllModalities` on the test cohort with ``kw``; an attention-MIL
+    model: its :class:`~intersurv.interactions.encoded.EncodedHead` on the encoded test patients,
+    with the encoded training patients as reference.
+    """
+    from ..training.mil_fit import MILFittedModel
+
+    names = ctx.cohort.modality_names
+    if not isinstance(ctx.model, MILFittedModel):
+        return OverAllModalities(ctx.model, names), ctx.test, kw
+    from ..interactions.encoded import encoded_game
+
+    train = ctx.cohort.subset(positions(ctx.cohort.ids, ctx.model.train_ids, what="training patient"))
+    head, test, reference = encoded_game(ctx.model, ctx.test, train, names)
+    return head, test, {**kw, "reference": reference}
+
+
+def attention_summary(ctx: UnitContext) -> dict[str, Any]:
+    """Per bag modality, for the highest- and lowest-risk test patients: their log-risk and their
+    :data:`TOP_PATCHES` most-attended patches (index, weight, level-0 x and y, slide)."""
+    import pandas as pd
+
+    from ..training.mil_fit import ATTENTION_FILE
+
+    table = pd.read_parquet(ctx.path / ATTENTION_FILE)
+    risk = dict(zip(ctx.test.ids, ctx.test_log_risk))
+    out: dict[str, Any] = {}
+    for m, rows in table.groupby("modality", sort=False):
+        entry = {}
+        for role, pick in (("highest", max), ("lowest", min)):
+            patient = pick(rows["patient_id"].unique(), key=risk.__getitem__)
+            top = rows[rows["patient_id"] == patient].nlargest(TOP_PATCHES, "weight")
+            entry[role] = {"patient_id": str(patient), "log_risk": float(risk[patient]), "patches": [
+                {"patch": int(r.patch), "weight": float(r.weight),
+                 "x": None if pd.isna(r.x) else float(r.x), "y": None if pd.isna(r.y) else float(r.y),
+                 "slide": str(r.slide)} for r in top.itertuples()]}
+        out[str(m)] = entry
+    return out
+
+
 def explain_kwargs(ctx: UnitContext, settings: ExplainSettings) -> dict[str, Any]:
     """How every model of the unit is explained: its reference set, masker, K and derived seed."""
     return dict(reference=training_reference(ctx), masker=settings.masker, background=settings.background,
@@ -72,18 +125,20 @@ def audit_step(ctx: UnitContext) -> dict[str, Any]:
     from ..interactions import explain, interaction_over_time
 
     settings = explain_settings(ctx.config)
-    test = ctx.test
-    model = OverAllModalities(ctx.model, ctx.cohort.modality_names)
+    from ..training.mil_fit import MILFittedModel
+
+    mil = isinstance(ctx.model, MILFittedModel)
     kw = explain_kwargs(ctx, settings)
-    exp = explain(model, test, output=settings.output, aggregation=settings.aggregation, **kw)
+    model, test, model_kw = explained(ctx, kw)
+    exp = explain(model, test, output=settings.output, aggregation=settings.aggregation, **model_kw)
     write_interactions(ctx.path / FILE_NAME, exp)
 
     grid = time_grid(ctx.cohort.time, ctx.cohort.event, settings.time_points)
-    curve = (interaction_over_time(model, test, grid, aggregation=settings.aggregation, **kw)
+    curve = (interaction_over_time(model, test, grid, aggregation=settings.aggregation, **model_kw)
              if grid else None)
     cost = exp.cost_of_additivity()
     null = None
-    if settings.null_refits and len(ctx.model.modalities) > 1:
+    if settings.null_refits and len(ctx.model.modalities) > 1 and not mil:
         from .additive_null import additive_null
 
         null = additive_null(ctx, kw, settings, exp.score())
@@ -104,12 +159,14 @@ def audit_step(ctx: UnitContext) -> dict[str, Any]:
     if settings.groups is not None:
         from .groups import explain_groups
 
-        out["groups"] = explain_groups(model, test, settings, kw, ctx.path)
+        out["groups"] = explain_groups(model, test, settings, model_kw, ctx.path)
     if ctx.cohort.truth is not None and "log_risk" in ctx.cohort.truth and settings.output in ("log_risk", "risk"):
         from ..datasets.truth import TrueLogRisk
 
-        true_exp = explain(TrueLogRisk(ctx.cohort.truth), test, output=settings.output,
+        true_exp = explain(TrueLogRisk(ctx.cohort.truth), ctx.test, output=settings.output,
                            aggregation=settings.aggregation, **kw)
         out["interaction"]["truth"] = {"intershap": true_exp.score(), "shares": true_exp.shares(),
                                        "synergy": synergy_summary(true_exp.mobius, true_exp.modalities)}
+    if mil:
+        out["attention"] = attention_summary(ctx)
     return out

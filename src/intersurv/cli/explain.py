@@ -58,7 +58,9 @@ def _explain(args: argparse.Namespace) -> int:
     from ..interactions.settings import ExplainSettings
     from ..interactions.table import FILE_NAME, write_interactions
     from ..io.atomic import write_json_atomic
+    from ..interactions.encoded import encoded_game
     from ..positions import positions
+    from ..training.mil_fit import MILFittedModel
     from ..training.rundir import RunDir
 
     log = logging.getLogger("intersurv")
@@ -85,7 +87,12 @@ def _explain(args: argparse.Namespace) -> int:
             summary["skipped"][unit.name] = f"one modality ({', '.join(model.modalities)})"
             continue
         pos = positions(cohort.ids, unit.split["test"], what=f"{unit.path / 'split.json'}: test patient")
-        e = explain(model, cohort.subset(pos), masker=settings.masker, output=settings.output,
+        target, test, reference = model, cohort.subset(pos), None
+        if isinstance(model, MILFittedModel):  # the bag as one player: the head over encoded bags
+            train = cohort.subset(positions(cohort.ids, unit.split["train"],
+                                            what=f"{unit.path / 'split.json'}: training patient"))
+            target, test, reference = encoded_game(model, test, train, model.modalities)
+        e = explain(target, test, reference=reference, masker=settings.masker, output=settings.output,
                     aggregation=settings.aggregation, background=settings.background,
                     bootstrap=settings.bootstrap, seed=args.seed, batch_size=args.batch_size, groups=groups)
         unit_out = out / unit.path.relative_to(run.path)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("simulate", help="write a simulated cohort with a known answer (truth.json)")
     p.add_argument("--scenario", default="glioma",
-                   help="glioma (default), glioma3, additive, uniqueness, synergy, redundancy or shared_binary")
+                   help="glioma (default), glioma3, additive, uniqueness, synergy, redundancy, shared_binary or "
+                        "glioma-bags (WSI as bags of patch features, written into --out)")
     p.add_argument("--n", type=int, default=575, help="number of patients (default 575)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--out", required=True, help="output cohort directory")
@@ -38,7 +40,8 @@ def _simulate(args: argparse.Namespace) -> int:
     from ..io.outdir import refuse_non_empty
 
     refuse_non_empty(args.out, force=args.force)
-    cohort = simulate(args.scenario, n=args.n, seed=args.seed, **_parse_params(args.param))
+    bag_dir = str(Path(args.out) / "wsi.bags") if args.scenario == "glioma-bags" else None  # no second copy
+    cohort = simulate(args.scenario, n=args.n, seed=args.seed, bag_dir=bag_dir, **_parse_params(args.param))
     path = write_cohort_dir(cohort, args.out, table_format=args.format)
     truth = cohort.truth["interaction"]["mean"]["intershap"]["abs"]
     print(cohort.summary())

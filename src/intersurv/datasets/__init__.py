@@ -37,6 +37,12 @@ BUILTINS: dict[str, BuiltinDataset] = {
             "intersurv.datasets.simulate:glioma_sim",
         ),
         BuiltinDataset(
+            "glioma-bags",
+            "simulated glioma-like cohort with WSI bags (n=575; 200-2,000 patches x 768 per patient, 5 % "
+            "informative; rna); bags drawn once into ~/.cache/intersurv (~1.9 GB)",
+            "intersurv.datasets.simulate:glioma_bags",
+        ),
+        BuiltinDataset(
             "breast-cancer",
             "GSE7390 breast cancer (n=198, scikit-survival): rna (76 genes), clinical (age, er, grade, size)",
             "intersurv.datasets.breast_cancer:load_breast_cancer",

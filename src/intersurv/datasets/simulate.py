@@ -34,7 +34,8 @@ identity or the soft sign ``tanh(10 r)``; in ``glioma``::
 
 where ``gamma`` is solved so that the cross term carries the fraction
 ``interaction`` of ``Var(h)`` over the cohort. Scenarios: ``glioma`` (above),
-``glioma3`` (plus ``b_age r_age`` from the ``clinical`` modality), ``additive``
+``glioma3`` (plus ``b_age r_age`` from the ``clinical`` modality), ``glioma-bags``
+(below), ``additive``
 (own factors only), ``uniqueness`` (``wsi`` only), ``redundancy`` (the grade
 factor seen by both modalities), ``synergy`` (``b tanh(10 r_wsi_own)
 tanh(10 r_rna_own)``, with own factors ``±1`` plus noise of sd 0.15 whose four
@@ -52,6 +53,19 @@ both views: ``h = log E[exp(b Z) | u_wsi, u_rna]`` (:func:`.truth.shared_binary_
 the views are read back from the grade readouts, ``u_m = mean(u_m) + sd(u_m) r_m``).
 Once one view shows the factor the posterior is near 1, and the second view
 adds little: ``h`` is sub-additive where the factor is shown (redundancy).
+
+**glioma-bags.** The same latent factors and log-risk as ``glioma``, but the
+WSI is a bag of patches per patient (:mod:`.bag_sim`: background tissue
+patches whose mixture follows the grade and nuisance factors, and ~5 %
+informative patches shifted by the WSI's own factor), so the cohort has
+``bags["wsi"]`` (kind ``bags``, ``modalities["wsi"]`` its pooled mean). Its
+WSI readouts are those of the latent factors themselves (grade factor and own
+factor, standardised), so the true log-risk is a function of latent
+factors, not of the pooled features: ``truth`` holds it as
+``latent_log_risk`` (no ``log_risk``, so the audit does not explain it per
+unit; ``truth["unit_truth_skipped"]`` says why), the per-patient factors and
+log-risk as ``truth["latent"]``, and ``truth["interaction"]`` its InterSHAP
+over the latent factors (the WSI player holds the two WSI factors).
 
 **Survival.** Event times follow Cox proportional hazards with exactly this
 log-risk and a Weibull baseline, ``H(t | x) = (t / lam)^k exp(h(x))`` in
@@ -75,11 +89,13 @@ import pandas as pd
 from ..cohort import Cohort
 from ..errors import IntersurvError
 from ..interactions.planted import cross_coefficient
+from .bag_sim import BAG_INT_PARAMS, BAG_PARAMS, bag_truth_note, check_bag_params, draw_bags, latent_summary
 from .truth import OUTPUT, TrueLogRisk, ground_truth_interaction, readout_spec, term
 
-__all__ = ["COMMON_PARAMS", "SCENARIOS", "SCENARIO_PARAMS", "TrueLogRisk", "glioma_sim", "simulate"]
+__all__ = ["COMMON_PARAMS", "SCENARIOS", "SCENARIO_PARAMS", "TrueLogRisk", "glioma_bags", "glioma_sim", "simulate"]
 
-SCENARIOS = ("glioma", "glioma3", "additive", "uniqueness", "synergy", "redundancy", "shared_binary")
+SCENARIOS = ("glioma", "glioma3", "additive", "uniqueness", "synergy", "redundancy", "shared_binary",
+             "glioma-bags")
 
 #: Parameters every scenario accepts, with their defaults.
 COMMON_PARAMS: dict[str, float] = {
@@ -102,8 +118,9 @@ SCENARIO_PARAMS: dict[str, dict[str, float]] = {
     "redundancy": {"b_grade": 0.6},
     # the shared binary factor is the grade; its prevalence overrides the common default
     "shared_binary": {"b_shared": 3.0, "high_grade": 0.25, "view_noise": 0.25, "sensitivity": 0.7},
+    "glioma-bags": {"interaction": 0.15, "b_grade": 0.45, "b_wsi": 0.45, "b_rna": 0.6, **BAG_PARAMS},
 }
-INT_PARAMS = ("wsi_dim", "rna_genes")
+INT_PARAMS = ("wsi_dim", "rna_genes", *BAG_INT_PARAMS)
 NUISANCE_FACTORS = 3
 # ------------------------------------------------------------------ features
 def _factor_blocks(rng: np.random.Generator, width: int, n_factors: int, block: int) -> list[np.ndarray]:
@@ -208,11 +225,14 @@ def _resolve_params(scenario: str, n: int, params: Mapping[str, Any]) -> dict[st
                              f"({n_blocks} disjoint factor blocks), got {out['block_fraction']}")
     if n < 8:
         raise IntersurvError(f"n must be at least 8 patients, got {n}")
+    if scenario == "glioma-bags":
+        check_bag_params(out)
     return out
 
 
 # ------------------------------------------------------------------ the simulator
-def simulate(scenario: str = "glioma", n: int = 575, seed: int = 0, **params: Any) -> Cohort:
+def simulate(scenario: str = "glioma", n: int = 575, seed: int = 0, *, bag_dir: str | None = None,
+             **params: Any) -> Cohort:
     """Draw a simulated cohort of ``n`` patients with its ground truth in ``cohort.truth``.
 
     Parameters
@@ -225,9 +245,14 @@ def simulate(scenario: str = "glioma", n: int = 575, seed: int = 0, **params: An
         :data:`COMMON_PARAMS` and the scenario's :data:`SCENARIO_PARAMS`, e.g.
         ``interaction=0.3`` (share of the log-risk variance carried by the
         cross term) or ``rna_genes=12778``.
+    bag_dir:
+        ``glioma-bags`` only: the bag directory to write the bags to (default:
+        a cache directory, :func:`intersurv.datasets.bag_sim.draw_bags`).
     """
     n = int(n)
     p = _resolve_params(scenario, n, params)
+    bags = scenario == "glioma-bags"
+    ids = np.array([f"SIM-{i + 1:04d}" for i in range(n)])
     rng = np.random.default_rng([int(seed), SCENARIOS.index(scenario)])
     high = np.zeros(n, dtype=bool)
     high[rng.permutation(n)[: int(round(p["high_grade"] * n))]] = True
@@ -249,6 +274,9 @@ def simulate(scenario: str = "glioma", n: int = 575, seed: int = 0, **params: An
             views[m] = shown + p["view_noise"] * rng.standard_normal(n)
             grade_factor = 2.5 * views[m]
         factors = np.column_stack([grade_factor, own[:, j], rng.standard_normal((n, NUISANCE_FACTORS))])
+        if bags and m == "wsi":  # the truth reads the WSI's latent grade and own factors themselves
+            wsi_latent, modalities[m], blocks[m] = factors, factors[:, :2], [np.array([0]), np.array([1])]
+            continue
         block = max(1, int(p["block_fraction"] * width))
         blocks[m] = _factor_blocks(rng, width, factors.shape[1], block)
         modalities[m] = make(rng, _pre_activation(rng, factors, width, blocks[m], p["feature_noise"]))
@@ -285,7 +313,7 @@ def simulate(scenario: str = "glioma", n: int = 575, seed: int = 0, **params: An
     h = truth_fn(modalities)
     time, event = _times(rng, h, p)
 
-    truth = {
+    truth: dict[str, Any] = {
         "scenario": scenario,
         "n": n,
         "seed": int(seed),
@@ -301,18 +329,29 @@ def simulate(scenario: str = "glioma", n: int = 575, seed: int = 0, **params: An
         "log_risk_variance": float(h.var()),
         "interaction": ground_truth_interaction(truth_fn, modalities),
     }
+    bag_sets = {}
+    if bags:
+        truth["latent_log_risk"] = truth.pop("log_risk")
+        truth["latent"] = latent_summary(ids, wsi_latent, h)
+        truth["unit_truth_skipped"] = bag_truth_note()
+        truth["definition"] = truth["definition"].replace("readout = mean of standardised block features",
+                                                          "WSI readouts = the latent WSI factors; RNA readout = "
+                                                          "mean of standardised block features")
+        bag_sets["wsi"] = draw_bags(wsi_latent, ids, p, int(seed), bag_dir)
+        modalities["wsi"] = bag_sets["wsi"].pooled()
+        kinds["wsi"] = "bags"
     return Cohort(
-        ids=np.array([f"SIM-{i + 1:04d}" for i in range(n)]),
-        time=time, event=event, modalities=modalities, feature_names=names, time_unit="months",
+        ids=ids, time=time, event=event, modalities=modalities, feature_names=names, time_unit="months",
         group=np.where(high, "high", "low"),
         covariates=pd.DataFrame({"age": age, "male": male}),
-        kinds=kinds, name="glioma-sim" if scenario == "glioma" else f"{scenario}-sim", truth=truth,
+        kinds=kinds, name={"glioma": "glioma-sim", "glioma-bags": "glioma-bags"}.get(scenario, f"{scenario}-sim"),
+        truth=truth, bags=bag_sets,
     )
 
 
 def _main_terms(scenario: str, p: Mapping[str, float]) -> list[dict[str, Any]]:
     """The additive terms of the scenario's log-risk (the cross term is added by :func:`simulate`)."""
-    if scenario in ("glioma", "glioma3"):
+    if scenario in ("glioma", "glioma3", "glioma-bags"):
         terms = [term(p["b_grade"], ["wsi_grade"]), term(p["b_grade"], ["rna_grade"]),
                  term(p["b_wsi"], ["wsi_own"]), term(p["b_rna"], ["rna_own"])]
         if scenario == "glioma3":
@@ -330,3 +369,8 @@ def _main_terms(scenario: str, p: Mapping[str, float]) -> list[dict[str, Any]]:
 def glioma_sim() -> Cohort:
     """The built-in ``glioma-sim``: ``simulate("glioma", n=575, seed=0)``."""
     return simulate("glioma", n=575, seed=0)
+
+
+def glioma_bags() -> Cohort:
+    """The built-in ``glioma-bags``: ``simulate("glioma-bags", n=575, seed=0)`` (bags in the cache)."""
+    return simulate("glioma-bags", n=575, seed=0)

@@ -24,6 +24,12 @@ A cohort directory holds
       file = "rna.parquet"
       kind = "rna"
 
+  A modality of ``kind = "bags"`` (whole-slide images as bags of patch
+  features) has ``dir`` (a directory of TRIDENT/CLAM ``.h5`` bags or an
+  intersurv bag directory) and optionally ``slides`` (a slide -> patient CSV)
+  instead of ``file`` (:mod:`intersurv.io.bag_dir`); the cohort then holds
+  its bags (:attr:`Cohort.bags`) and, as the modality's features, their pooled means.
+
   A top-level ``allow_missing = true`` keeps patients absent from a modality
   table (see :func:`read_cohort_dir`). A top-level ``covariates_as_modality = "clinical"`` adds the covariates as
   one more modality of that name (kind ``clinical``), used by the fusion
@@ -65,6 +71,7 @@ import pandas as pd
 from ..cohort import MONTHS_PER_TIME_UNIT, Cohort
 from ..errors import CohortError
 from .atomic import atomic_path, write_json_atomic, write_text_atomic
+from .bag_dir import BAG_KIND, BagSource, scan_bag_modality, write_bag_modality
 
 log = logging.getLogger("intersurv")
 
@@ -76,7 +83,7 @@ RESERVED_FILES = {"clinical.csv", "cohort.toml", "truth.json"}
 _TOP_KEYS: dict[str, type] = {"name": str, "time_unit": str, "clinical": dict, "modalities": dict}
 _CLINICAL_KEYS: dict[str, type] = {"file": str, "id": str, "time": str, "event": str, "group": str,
                                    "covariates": list, "categorical": list, "imputed": dict}
-_MODALITY_KEYS: dict[str, type] = {"file": str, "kind": str, "id": str}
+_MODALITY_KEYS: dict[str, type] = {"file": str, "kind": str, "id": str, "dir": str, "slides": str}
 _TYPE_NAMES = {str: "a string", dict: "a table", list: "a list of strings"}
 
 
@@ -310,11 +317,24 @@ def read_cohort_dir(path: str | Path, *, drop_incomplete: bool = False, allow_mi
     if not mod_cfg:
         raise CohortError(f"{root}: no modality tables (expected <modality>.csv or .parquet beside clinical.csv)")
 
-    tables: dict[str, tuple[Path, pd.DataFrame]] = {}
+    tables: dict[str, tuple[Path, pd.DataFrame | BagSource]] = {}
     keep = pd.Series(True, index=clin.index)
     missing_by_mod: dict[str, list[str]] = {}
     lacking = pd.Series(0, index=clin.index)  # per patient, the modality tables without them
+    cfg_path = root / "cohort.toml"
     for m, spec in mod_cfg.items():
+        if spec.get("kind") == BAG_KIND:
+            source = scan_bag_modality(root, m, spec, ids.tolist(), clin_path, cfg_path)
+            present = ids.isin(source.present)
+            if not present.all():
+                missing_by_mod[m] = ids[~present].tolist()
+                keep &= present
+                lacking += (~present).astype(int)
+            tables[m] = (source.path, source)
+            continue
+        stray = [k for k in ("dir", "slides") if k in spec]
+        if stray:
+            raise CohortError(f"{cfg_path}: modality {m!r}: {stray[0]!r} is only for kind = 'bags'")
         if "file" not in spec:
             raise CohortError(f"{root / 'cohort.toml'}: modality {m!r} has no 'file'")
         mpath = _resolve_inside(root, spec["file"], f"modality {m!r}")
@@ -347,7 +367,8 @@ def read_cohort_dir(path: str | Path, *, drop_incomplete: bool = False, allow_mi
         if not drop_incomplete:
             m, miss = next(iter(missing_by_mod.items()))
             raise CohortError(
-                f"{tables[m][0]}: patient {miss[0]!r} from {clin_path.name} is missing "
+                f"{tables[m][0]}: patient {miss[0]!r} from {clin_path.name} "
+                f"{'has no bag' if isinstance(tables[m][1], BagSource) else 'is missing'} "
                 f"({len(miss)} patient(s) missing from modality {m!r}; use --drop-incomplete to drop them "
                 "or --allow-missing to keep them)"
             )
@@ -360,7 +381,12 @@ def read_cohort_dir(path: str | Path, *, drop_incomplete: bool = False, allow_mi
 
     modalities: dict[str, np.ndarray] = {}
     feature_names: dict[str, list[str]] = {}
+    bags = {}
     for m, (mpath, df) in tables.items():
+        if isinstance(df, BagSource):  # the pooled means: one pass over the bags (or their stored copy)
+            bags[m] = df.open(ids.tolist())
+            modalities[m] = bags[m].pooled()
+            continue
         present = ids.isin(df.index).to_numpy()
         aligned = df.loc[ids[present].to_numpy()].reset_index()
         x, names = _feature_matrix(aligned, aligned.columns[0], mpath)
@@ -388,6 +414,7 @@ def read_cohort_dir(path: str | Path, *, drop_incomplete: bool = False, allow_mi
         kinds={m: str(spec.get("kind", "tabular")) for m, spec in mod_cfg.items()},
         name=str(cfg.get("name", root.resolve().name)),
         truth=truth,
+        bags=bags,
     )
     as_modality = cfg.get("covariates_as_modality")
     if as_modality is None:
@@ -426,7 +453,8 @@ def write_cohort_dir(cohort: Cohort, path: str | Path, *, table_format: str = "p
     """Write ``cohort`` as a cohort directory; every file is written atomically.
 
     Modalities go to ``<name>.parquet`` (exact float32 round trip) or
-    ``<name>.csv``. Loading the directory back gives identical arrays.
+    ``<name>.csv``; bag modalities to the bag directory
+    ``<name>.bags`` (bags copied one at a time). Loading the directory back gives identical arrays.
     ``covariates_as_modality`` writes that switch into ``cohort.toml`` (the
     covariates are then read as one more modality of that name), ``imputed``
     the ``[clinical] imputed`` record (module docstring).
@@ -461,6 +489,10 @@ def write_cohort_dir(cohort: Cohort, path: str | Path, *, table_format: str = "p
     if imputed:
         lines.append(f"imputed = {_toml_value({c: dict(r) for c, r in imputed.items()})}")
     for m, x in cohort.modalities.items():
+        if m in cohort.bags:
+            lines += ["", f"[modalities.{_toml_value(m)}]", f"kind = {_toml_value(BAG_KIND)}",
+                      f"dir = {_toml_value(write_bag_modality(cohort.bags[m], cohort.ids, root, m))}"]
+            continue
         fname = f"{m}.{table_format}"
         if fname in RESERVED_FILES:  # a modality called "clinical" written as CSV
             fname = f"{m}_features.{table_format}"

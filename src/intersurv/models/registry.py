@@ -21,6 +21,15 @@ accepts only its own (see ``ARCHITECTURES[name].defaults()``):
   Cox term on the inputs added to the network's log-risk, initialised at zero
   (``"zero"``) or at the penalised linear Cox of the training part (``"cox"``);
   see :mod:`intersurv.models.wide`.
+
+**Bag modalities** (whole-slide images as bags of patch features,
+``cohort.kinds[m] == "bags"``): a network that uses one is by default a
+multiple-instance model, an attention-MIL encoder per bag modality in front of
+the architecture (:mod:`.mil`, trained by :mod:`intersurv.training.mil_fit`).
+The suffix :data:`POOLED_SUFFIX` (``unimodal:wsi@pooled``, ``late@pooled``)
+names the same architecture on the bags' pooled mean vector instead, so one
+audit can compare the two on the same patients. The linear references always
+use the pooled vector.
 """
 
 from __future__ import annotations
@@ -48,6 +57,8 @@ from .wide import SKIP_MODES, WideAndDeep
 CLINICAL_MODALITY = "clinical"
 #: The default ``skip`` of the networks (:mod:`intersurv.models.wide`).
 DEFAULT_SKIP = "none"
+#: Suffix of an architecture name: use the bag modalities' pooled mean vectors, not attention MIL.
+POOLED_SUFFIX = "@pooled"
 #: Architectures whose name is ``<kind>:<modality>``.
 PER_MODALITY = ("unimodal", "linear")
 
@@ -135,17 +146,33 @@ def is_linear(arch: str) -> bool:
     return arch == "clinical" or arch.startswith("linear:")
 
 
+def is_pooled(arch: str) -> bool:
+    """Whether ``arch`` names a network on the pooled vectors of bag modalities (:data:`POOLED_SUFFIX`)."""
+    return arch.endswith(POOLED_SUFFIX)
+
+
+def base_architecture(arch: str) -> str:
+    """``arch`` without :data:`POOLED_SUFFIX`."""
+    return arch[: -len(POOLED_SUFFIX)] if is_pooled(arch) else arch
+
+
 def _spec(arch: str) -> Architecture:
+    given, arch = arch, base_architecture(arch)
     base = arch.split(":", 1)[0] if arch.startswith(tuple(f"{p}:" for p in PER_MODALITY)) else arch
     if base not in ARCHITECTURES or arch in PER_MODALITY:
         names = ", ".join(f"{a}:<modality>" if a in PER_MODALITY else a for a in ARCHITECTURES)
-        raise IntersurvError(f"unknown architecture {arch!r} (known: {names})")
+        raise IntersurvError(f"unknown architecture {given!r} (known: {names}; a network may end in "
+                             f"{POOLED_SUFFIX})")
+    if given != arch and ARCHITECTURES[base].cls is LinearCox:
+        raise IntersurvError(f"architecture {given!r}: the linear references always use the pooled vector; "
+                             f"name it {arch!r}")
     return ARCHITECTURES[base]
 
 
 def model_modalities(arch: str, modalities: list[str]) -> list[str]:
     """The modalities (in order) that ``arch`` uses out of those available."""
     spec = _spec(arch)
+    arch = base_architecture(arch)
     if spec.name == "clinical" and CLINICAL_MODALITY not in modalities:
         raise IntersurvError(f"architecture 'clinical' needs the covariates as modality {CLINICAL_MODALITY!r} "
                              f"(has {', '.join(modalities)}; set covariates_as_modality)")

@@ -15,7 +15,8 @@ from typing import Any, Mapping
 
 from .tables import DASH, _html_table, _num, _text_table, fmt_p, format_main_table
 
-REF_TITLES = {"late": "late fusion", "best_unimodal": "best unimodal", "clinical": "clinical"}
+REF_TITLES = {"late": "late fusion", "best_unimodal": "best unimodal", "clinical": "clinical",
+              "pooled": "the same on pooled bags"}
 COMPARISON_NOTE = ("\u0394 = architecture minus reference on the same test patients of every seed and fold "
                    "(C: higher is better; IBS: lower is better); [..] = 95 % interval of the corrected "
                    "resampled t-test (Nadeau & Bengio), p two-sided; discordant = share of comparable test "

@@ -97,6 +97,34 @@ def _top_patients(patients: pd.DataFrame | None) -> str:
     return f"<table class=\"patients\"><thead><tr>{head}</tr></thead><tbody>\n{rows}</tbody></table>"
 
 
+def _patch_text(p: Mapping[str, Any]) -> str:
+    where = "no coordinates" if p.get("x") is None else f"({fmt(p.get('x'), 0)}, {fmt(p.get('y'), 0)})"
+    slide = f" {p['slide']}" if p.get("slide") else ""
+    return f"#{p.get('patch')} {where}{slide}: {fmt(p.get('weight'), 4)}"
+
+
+def _attention(results: Mapping[str, Any]) -> str:
+    """The most-attended patches of the highest- and lowest-risk test patients of each attention-MIL
+    architecture ("" when the run has none)."""
+    rows = []
+    for name, a in (results.get("architectures") or {}).items():
+        for m, picks in ((a or {}).get("attention") or {}).items():
+            for role in ("highest", "lowest"):
+                e = picks.get(role) or {}
+                patches = "<br>".join(_e(_patch_text(p)) for p in e.get("patches") or [])
+                rows.append("<tr>" + "".join(f"<td>{_e(v)}</td>" for v in (
+                    name, m, f"{role} risk", e.get("patient_id"), e.get("unit"), fmt(e.get("log_risk"), 3)))
+                    + f"<td>{patches}</td></tr>\n")
+    if not rows:
+        return ""
+    head = "".join(f"<th>{_e(h)}</th>" for h in ("architecture", "bag modality", "patient", "id", "unit",
+                                                  "log-risk", "most-attended patches: #index (x, y) slide: weight"))
+    return ("<h2>Where attention-MIL models look</h2>\n<p class=\"note\">For the test patients with the highest "
+            "and the lowest predicted risk (over all units), the patches with the largest attention weights "
+            "and their level-0 coordinates; every patch's weight is in the unit's attention.parquet.</p>\n"
+            f"<table class=\"attention\"><thead><tr>{head}</tr></thead><tbody>\n{''.join(rows)}</tbody></table>")
+
+
 def _truth(results: Mapping[str, Any]) -> str:
     truth = results.get("truth")
     if not isinstance(truth, Mapping):
@@ -131,6 +159,7 @@ def render_html(results: Mapping[str, Any], patients: pd.DataFrame | None, image
         _prognostic(results),
         "<h2>Patients with the strongest interaction</h2>",
         _top_patients(patients),
+        _attention(results),
         "<h2>Protocol</h2>",
         f"<p>Seeds: {_e(', '.join(map(str, seeds)) if isinstance(seeds, list) else seeds)}</p>",
         key_value_html(protocol),

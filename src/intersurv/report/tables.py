@@ -299,6 +299,8 @@ def truth_rows(truth: Mapping[str, Any]) -> list[list[str]]:
                                    f"{truth.get('aggregation', DASH)}, output {truth.get('output', DASH)}"])
     if truth.get("definition"):
         rows.append(["how", str(truth["definition"])])
+    if truth.get("unit_truth_skipped"):
+        rows.append(["not explained per unit", str(truth["unit_truth_skipped"])])
     return rows
 
 

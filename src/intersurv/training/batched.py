@@ -58,7 +58,7 @@ from ..errors import IntersurvError
 from ..models import is_linear
 from ..survival.stacked import StackedCoxLoss
 from .device import resolve_device
-from .fit import Prepared, fit
+from .fit import Prepared, fit, uses_bags
 from .fitted import FittedModel
 from .settings import TrainSettings
 
@@ -277,7 +277,7 @@ def fit_batched(cohorts: Cohort | Sequence[Cohort], arch: str, seeds: Sequence[i
     dev = resolve_device(settings.device)
     if not seeds:
         return []
-    batchable = not is_linear(arch)
+    batchable = not is_linear(arch) and not uses_bags(cohorts[0], arch)  # MIL models: one by one
     if batchable:
         first = Prepared.make(cohorts[0], arch, seeds[0], settings)
         with torch.random.fork_rng(devices=[]):

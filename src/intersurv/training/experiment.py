@@ -11,7 +11,8 @@ unit's training patients with that seed). A unit
    :func:`intersurv.metrics.evaluate`, whose training data (censoring
    distribution, Breslow baseline of the Brier scores) are the unit's whole
    training fold: the training and validation patients,
-3. writes the checkpoint, ``split.json`` and ``predictions.csv``,
+3. writes the checkpoint, ``split.json`` and ``predictions.csv`` (and, for an
+   attention-MIL model, ``attention.parquet``: every test patch's weight),
 4. runs the optional per-unit step (see :data:`UnitStep`), whose dict is merged
    into the result and which may write more files into the unit directory,
 5. writes ``result.json`` atomically, last: the unit is done iff it exists.
@@ -42,11 +43,12 @@ import pandas as pd
 
 from ..cohort import Cohort
 from ..errors import IntersurvError
-from ..io.atomic import write_json_atomic, write_text_atomic
+from ..io.atomic import atomic_path, write_json_atomic, write_text_atomic
 from ..io.cohort_dir import write_cohort_dir
 from ..metrics import horizon_drops_logged_once
 from .executors import available_cores, make_executor
 from .config import ExperimentConfig, unit_name
+from .fingerprint import cohort_fingerprint
 from .rundir import IN_RUN_COHORT, RunDir, Unit, load_config_cohort
 from .splits import Split, check_enough_events, holdout_split, kfold_splits
 
@@ -155,6 +157,7 @@ def _run_unit(cohort: Cohort, config: ExperimentConfig, run_path: Path, key: tup
               step: UnitStep | None) -> dict[str, Any]:
     from ..metrics import evaluate
     from .fit import fit
+    from .mil_fit import ATTENTION_FILE, MILFittedModel, attention_table, model_inputs
 
     from ..models import model_cohort
 
@@ -170,8 +173,8 @@ def _run_unit(cohort: Cohort, config: ExperimentConfig, run_path: Path, key: tup
     train_fold = cohort.subset(split.train)
     test = cohort.subset(split.test)
     model = fit(train_fold, arch, seed=seed, **config.train.to_dict())
-    test_lr = np.asarray(model.predict_log_risk(test.X), dtype=np.float64)
-    train_lr = np.asarray(model.predict_log_risk(train_fold.X), dtype=np.float64)
+    test_lr = np.asarray(model.predict_log_risk(model_inputs(model, test)), dtype=np.float64)
+    train_lr = np.asarray(model.predict_log_risk(model_inputs(model, train_fold)), dtype=np.float64)
     horizons = unit_horizons(config, train_fold, test)
     metrics = evaluate(test_lr, test.time, test.event, train_log_risk=train_lr, train_time=train_fold.time,
                        train_event=train_fold.event, horizons=horizons)
@@ -182,6 +185,9 @@ def _run_unit(cohort: Cohort, config: ExperimentConfig, run_path: Path, key: tup
     write_text_atomic(path / "predictions.csv", pd.DataFrame({
         "patient_id": test.ids, "time": test.time, "event": test.event, "log_risk": test_lr,
     }).to_csv(index=False))
+    if isinstance(model, MILFittedModel):
+        with atomic_path(path / ATTENTION_FILE) as tmp:
+            attention_table(model, test).to_parquet(tmp, index=False)
 
     result: dict[str, Any] = {
         "unit": unit_name(arch, seed, fold), "arch": arch, "seed": seed, "fold": fold,
@@ -331,14 +337,21 @@ def _store_cohort(cohort: Cohort, config: ExperimentConfig, run_path: Path) -> C
     if staging.exists():
         shutil.rmtree(staging)
     write_cohort_dir(cohort, staging)
-    stored = load_config_cohort(dataclasses.replace(config, cohort=staging.name), run_path)
+
+    def stored(name: str) -> Cohort:
+        return load_config_cohort(dataclasses.replace(config, cohort=name), run_path)
+
     if (run_path / "config.json").is_file() and final.is_dir():
+        given = stored(staging.name)
+        if cohort_fingerprint(given) != cohort_fingerprint(stored(IN_RUN_COHORT)):
+            return given  # RunDir.create reports the difference (the staging copy is removed next time)
         shutil.rmtree(staging)
     else:
         if final.exists():
             shutil.rmtree(final)
         staging.rename(final)
-    return stored
+    # read back from its final place: a bag modality's BagSet reads its files lazily, by path
+    return stored(IN_RUN_COHORT)
 
 
 @dataclass(eq=False)

@@ -15,7 +15,9 @@ VERSIONED_PACKAGES = ("numpy", "pandas", "scipy", "torch", "torchsurv", "scikit-
 
 
 def cohort_fingerprint(cohort: Cohort) -> str:
-    """SHA-256 over ids, times, events, groups, modality names and arrays (as stored, float32)."""
+    """SHA-256 over ids, times, events, groups, modality names and arrays (as stored, float32), and of
+    each bag modality its patches per patient (its pooled means are its array; the patches are not
+    hashed: reading them all would cost a pass over the bags)."""
     h = hashlib.sha256()
 
     def put(label: str, data: bytes) -> None:
@@ -29,6 +31,8 @@ def cohort_fingerprint(cohort: Cohort) -> str:
         put("group", "\x1f".join(cohort.group.tolist()).encode())
     for m, x in cohort.modalities.items():
         put(f"modality {m} {x.shape}", np.ascontiguousarray(x, dtype="<f4").tobytes())
+    for m, bags in cohort.bags.items():
+        put(f"bags {m} {bags.width}", np.ascontiguousarray(bags.sizes(), dtype="<i8").tobytes())
     return h.hexdigest()
 
 

@@ -46,7 +46,6 @@ is restored on return.
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,9 +54,10 @@ import torch
 
 from ..cohort import Cohort
 from ..errors import IntersurvError
-from ..models import build_model, is_linear, model_modalities
+from ..models import build_model, is_linear, is_pooled, model_modalities
 from .fitted import FittedModel
 from .device import resolve_device
+from .epochs import train_epochs
 from .splits import holdout_split
 from .pca import PrincipalAxes
 from .settings import DEFAULT_TRAIN, TrainSettings
@@ -79,6 +79,14 @@ def validation_split(cohort: Cohort, val_fraction: float, seed: int) -> tuple[np
             raise IntersurvError(f"cohort {cohort.name!r}: the {part} part ({len(idx)} patients) has no events "
                                  f"({cohort.n_events} events in {n} patients); change val_fraction")
     return split.train, split.test
+
+
+def uses_bags(cohort: Cohort, arch: str) -> bool:
+    """Whether ``arch`` on ``cohort`` is an attention-MIL model: a network (not a linear reference, no
+    ``@pooled`` suffix) that uses a modality of kind ``bags``."""
+    if is_linear(arch) or is_pooled(arch):
+        return False
+    return any(cohort.kinds.get(m) == "bags" for m in model_modalities(arch, cohort.modality_names))
 
 
 @dataclass(eq=False)
@@ -164,7 +172,10 @@ def fit(cohort: Cohort, arch: str, seed: int = 0, *, val_fraction: float = DEFAU
         batch_size: int | None = DEFAULT_TRAIN.batch_size, ties: str = DEFAULT_TRAIN.ties,
         reduce: str | int = DEFAULT_TRAIN.reduce, transform: str | dict[str, str] = DEFAULT_TRAIN.transform,
         l1_ratio: float = DEFAULT_TRAIN.l1_ratio, inner_folds: int = DEFAULT_TRAIN.inner_folds,
-        device: str = DEFAULT_TRAIN.device, **model_hyper: Any) -> FittedModel:
+        device: str = DEFAULT_TRAIN.device, bag_patches: int | None = DEFAULT_TRAIN.bag_patches,
+        bag_reduce: str | int = DEFAULT_TRAIN.bag_reduce, bag_dim: int = DEFAULT_TRAIN.bag_dim,
+        bag_attention: int = DEFAULT_TRAIN.bag_attention, bag_center: bool = DEFAULT_TRAIN.bag_center,
+        **model_hyper: Any) -> FittedModel:
     """Train ``arch`` on ``cohort`` (see the module docstring) and return the :class:`FittedModel`.
 
     ``device``: ``"auto"`` (a GPU when torch sees one, else the CPU), ``"cpu"``
@@ -179,6 +190,8 @@ def fit(cohort: Cohort, arch: str, seed: int = 0, *, val_fraction: float = DEFAU
     modality names to theirs (others: ``"standardize"``); the default
     ``"rank_normal"`` was chosen by cross-validated C on real TCGA cohorts
     (``docs/validation.md``); see :mod:`intersurv.training.standardize`.
+    A network using a bag modality of ``cohort`` is an attention-MIL model
+    (:func:`uses_bags`; ``bag_*`` settings: :mod:`intersurv.training.mil_fit`).
     ``model_hyper`` are the architecture's hyperparameters (``hidden``,
     ``dropout``, ``rank``, ...; see :mod:`intersurv.models.registry`).
     ``history`` of the result holds per epoch ``train`` (mean of the epoch's
@@ -192,26 +205,40 @@ def fit(cohort: Cohort, arch: str, seed: int = 0, *, val_fraction: float = DEFAU
     seed = int(seed)
     settings = TrainSettings(val_fraction=val_fraction, lr=lr, weight_decay=weight_decay, max_epochs=max_epochs,
                              patience=patience, batch_size=batch_size, ties=ties, reduce=reduce, transform=transform,
-                             l1_ratio=l1_ratio, inner_folds=inner_folds, device=device, hyper=model_hyper)
+                             l1_ratio=l1_ratio, inner_folds=inner_folds, device=device, bag_patches=bag_patches,
+                             bag_reduce=bag_reduce, bag_dim=bag_dim, bag_attention=bag_attention,
+                             bag_center=bag_center, hyper=model_hyper)
     transform_per_modality(transform, [], cohort.modality_names)  # names checked before anything is fitted
     if is_linear(arch):
         from .linear import fit_linear
 
         return fit_linear(cohort, arch, seed, l1_ratio=l1_ratio, inner_folds=inner_folds, transform=transform)
+    if uses_bags(cohort, arch):
+        from .mil_fit import fit_mil
+
+        return fit_mil(cohort, arch, seed, settings)
     dev = resolve_device(device)
     prep = Prepared.make(cohort, arch, seed, settings)
     train = prep.train
     x_tr, t_tr, e_tr = prep.tensors("train", dev)
     x_va, t_va, e_va = prep.tensors("val", dev)
     n = train.n_patients
-    history: dict[str, list[float]] = {"train": [], "val": []}
+
+    def batch_losses(epoch: int):
+        if batch_size is None or batch_size >= n:
+            batches = [torch.arange(n)]
+        else:
+            batches = list(torch.randperm(n, generator=order_rng).split(batch_size))
+        for b in batches:
+            yield (cox_nll(module({m: v[b] for m, v in x_tr.items()}), t_tr[b], e_tr[b], ties=ties)
+                   if e_tr[b].any() else None)
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         module = prep.build(**model_hyper).to(dev)
         optimiser = torch.optim.Adam(module.parameters(), lr=lr, weight_decay=weight_decay)
         order_rng = torch.Generator().manual_seed(seed)
-        best_loss, best_epoch, best_state = math.inf, 0, None
+        initial = None
         if module.hyper["skip"] == "cox":  # the penalised linear Cox of all the cohort's patients, fixed
             from .linear import coxnet_beta
 
@@ -220,37 +247,9 @@ def fit(cohort: Cohort, arch: str, seed: int = 0, *, val_fraction: float = DEFAU
                                         cohort.time, cohort.event, l1_ratio, inner_folds, seed)[0])
             module.eval()  # epoch 0, the linear Cox itself, is a candidate of the early stopping
             with torch.no_grad():
-                best_loss = float(cox_nll(module(x_va), t_va, e_va, ties=ties))
-            best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
-        for epoch in range(1, max_epochs + 1):
-            module.train()
-            if batch_size is None or batch_size >= n:
-                batches = [torch.arange(n)]
-            else:
-                batches = list(torch.randperm(n, generator=order_rng).split(batch_size))
-            losses = []
-            for b in batches:
-                if not e_tr[b].any():
-                    continue
-                loss = cox_nll(module({m: v[b] for m, v in x_tr.items()}), t_tr[b], e_tr[b], ties=ties)
-                if not torch.isfinite(loss):
-                    raise IntersurvError(f"training {arch!r} diverged at epoch {epoch} (non-finite loss); "
-                                         f"try a smaller lr (now {lr})")
-                optimiser.zero_grad(set_to_none=True)
-                loss.backward()
-                optimiser.step()
-                losses.append(float(loss.detach()))
-            module.eval()
-            with torch.no_grad():
-                val_loss = float(cox_nll(module(x_va), t_va, e_va, ties=ties))
-            history["train"].append(float(np.mean(losses)))
-            history["val"].append(val_loss)
-            if val_loss < best_loss:
-                best_loss, best_epoch = val_loss, epoch
-                best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
-            elif epoch - best_epoch >= patience:
-                break
-    if best_state is None:
-        raise IntersurvError(f"training {arch!r}: the validation loss was never finite; try a smaller lr")
-    module.load_state_dict(best_state)
+                initial = (float(cox_nll(module(x_va), t_va, e_va, ties=ties)),
+                           {k: v.detach().clone() for k, v in module.state_dict().items()})
+        history, best_epoch = train_epochs(
+            module, optimiser, batch_losses, lambda: cox_nll(module(x_va), t_va, e_va, ties=ties),
+            max_epochs=max_epochs, patience=patience, what=arch, lr=lr, initial=initial)
     return prep.finish(module, history, best_epoch, {"seed": seed, **settings.options()})

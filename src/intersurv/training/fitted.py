@@ -136,6 +136,7 @@ class FittedModel:
         weights.update({AXES_KEY + m: torch.from_numpy(a) for m, a in self.axes.axes.items()})
         weights.update({KNOTS_KEY + m: torch.from_numpy(np.ascontiguousarray(q))
                         for m, q in self.standardizer.knots.items()})
+        weights.update(self._extra_weights())
         with atomic_path(path / WEIGHTS_FILE) as tmp:
             save_file(weights, str(tmp), metadata={"format": FORMAT})
         write_json_atomic(path / CONFIG_FILE, {
@@ -154,8 +155,24 @@ class FittedModel:
             "standardization": self.standardizer.to_dict(),
             "reduction": self.axes.summary(),
             "baseline": self.baseline.to_dict(),
+            **self._extra_config(),
         })
         return path
+
+    def _extra_weights(self) -> dict[str, torch.Tensor]:
+        """More tensors for the weights file (a subclass's own state)."""
+        return {}
+
+    def _extra_config(self) -> dict[str, Any]:
+        """More keys for ``model.json`` (a subclass's own settings)."""
+        return {}
+
+    @classmethod
+    def _restore_module(cls, cfg: dict[str, Any], axes: PrincipalAxes, widths: dict[str, int],
+                        state: dict[str, torch.Tensor]) -> tuple[nn.Module, dict[str, Any]]:
+        """The untrained module of a saved model and the constructor's extra fields (a subclass
+        takes its own tensors out of ``state``)."""
+        return build_model(cfg["arch"], axes.widths(widths), **cfg["hyper"]), {}
 
     @classmethod
     def load(cls, path: str | Path, reference: dict[str, np.ndarray] | None = None) -> "FittedModel":
@@ -193,7 +210,11 @@ class FittedModel:
                              {m: float(r["variance_share"]) for m, r in reduction.items()})
         if sorted(axes.axes) != sorted(reduction):
             raise IntersurvError(f"{weights_path}: principal axes do not match {cfg_path}")
-        module = build_model(cfg["arch"], axes.widths(widths), **cfg["hyper"])
+        if "bags" in cfg:  # an attention-MIL model
+            from .mil_fit import MILFittedModel
+
+            cls = MILFittedModel
+        module, extra = cls._restore_module(cfg, axes, widths, state)
         try:
             module.load_state_dict(state, strict=True)
         except RuntimeError as exc:
@@ -206,4 +227,5 @@ class FittedModel:
             baseline=BreslowBaseline.from_dict(cfg["baseline"]), train_ids=list(cfg["train_ids"]),
             val_ids=list(cfg["val_ids"]), history={k: list(v) for k, v in cfg["history"].items()},
             best_epoch=int(cfg["best_epoch"]), settings=dict(cfg.get("settings", {})), reference=reference,
+            **extra,
         )

@@ -63,6 +63,24 @@ def _principal_axes(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return s2 / n, v
 
 
+def reduces(reduce: str | int, n: int, d: int) -> bool:
+    """Whether ``reduce`` reduces a modality of d features fitted on n rows (module docstring)."""
+    return not (reduce == "none" or (reduce == "auto" and d <= n) or (reduce != "auto" and d <= reduce))
+
+
+def whitened_axes(lam: np.ndarray, v: np.ndarray, n: int, d: int, reduce: str | int) -> tuple[np.ndarray, float]:
+    """The (d, k) float32 map ``V_k / sqrt(lambda_k)`` (signs fixed) and its share of the variance, from the
+    decreasing eigenvalues ``lam`` and unit eigenvectors ``v`` of the correlation matrix of n rows."""
+    usable = int(np.sum(lam > _RANK_TOL * lam[0]))
+    if reduce == "auto":
+        k = min(max(1, int(np.sum(lam > noise_edge(n, d)))), MAX_COMPONENTS, usable)
+    else:
+        k = min(int(reduce), usable)
+    v = v[:, :k]
+    flip = np.sign(v[np.abs(v).argmax(axis=0), np.arange(k)])
+    return np.ascontiguousarray(v * flip / np.sqrt(lam[:k]), dtype=np.float32), float(lam[:k].sum() / lam.sum())
+
+
 @dataclass(frozen=True)
 class PrincipalAxes:
     """Per reduced modality the (d, k) float32 map ``V_k / sqrt(lambda_k)`` and the share of the
@@ -78,18 +96,8 @@ class PrincipalAxes:
         axes, share = {}, {}
         for m, z in Z.items():
             n, d = z.shape
-            if reduce == "none" or (reduce == "auto" and d <= n) or (reduce != "auto" and d <= reduce):
-                continue
-            lam, v = _principal_axes(np.asarray(z, dtype=np.float64))
-            usable = int(np.sum(lam > _RANK_TOL * lam[0]))
-            if reduce == "auto":
-                k = min(max(1, int(np.sum(lam > noise_edge(n, d)))), MAX_COMPONENTS, usable)
-            else:
-                k = min(int(reduce), usable)
-            v = v[:, :k]
-            flip = np.sign(v[np.abs(v).argmax(axis=0), np.arange(k)])
-            axes[m] = np.ascontiguousarray(v * flip / np.sqrt(lam[:k]), dtype=np.float32)
-            share[m] = float(lam[:k].sum() / lam.sum())
+            if reduces(reduce, n, d):
+                axes[m], share[m] = whitened_axes(*_principal_axes(np.asarray(z, dtype=np.float64)), n, d, reduce)
         return cls(axes, share)
 
     def widths(self, widths: dict[str, int]) -> dict[str, int]:

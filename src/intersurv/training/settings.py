@@ -29,6 +29,12 @@ reported before a run directory is written.
   linear reference models ``linear:<m>`` and ``clinical`` (:mod:`intersurv.training.linear`);
 * ``device``: ``auto`` (a GPU when torch sees one), ``cpu``, ``cuda`` or
   ``cuda:N`` (:mod:`intersurv.training.device`);
+* ``bag_patches``, ``bag_reduce``, ``bag_dim``, ``bag_attention``, ``bag_center``: the attention-MIL
+  encoder of a bag modality (:mod:`intersurv.training.mil_fit`; unused without bags):
+  patches sampled per patient per training step (``None``: all), the principal
+  components kept of the standardised patch features (``"none"``, ``"auto"`` or a
+  number), the embedding width D and the attention width L (:mod:`intersurv.models.mil`),
+  and whether each bag's mean patch is subtracted first;
 * ``hyper``: the architecture's hyperparameters (``hidden``, ``dropout``,
   ``rank``, ...), checked per architecture by :meth:`TrainSettings.check_architecture`.
 """
@@ -92,6 +98,11 @@ class TrainSettings:
     l1_ratio: float = 0.5
     inner_folds: int = 5
     device: str = "auto"
+    bag_patches: int | None = 256
+    bag_reduce: str | int = 64
+    bag_dim: int = 64
+    bag_attention: int = 32
+    bag_center: bool = True
     hyper: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -117,6 +128,18 @@ class TrainSettings:
         transform_per_modality(self.transform, [], list(self.transform) if isinstance(self.transform, dict) else None)
         check_linear_options(self.l1_ratio, self.inner_folds)
         check_device(self.device)
+        if self.bag_patches is not None and (not _is_int(self.bag_patches) or self.bag_patches < 1):
+            raise IntersurvError(f"bag_patches must be None (every patch) or a positive integer "
+                                 f"(got {self.bag_patches!r})")
+        try:
+            check_reduce(self.bag_reduce)
+        except IntersurvError as exc:
+            raise IntersurvError(f"bag_{exc}") from None
+        if not isinstance(self.bag_center, bool):
+            raise IntersurvError(f"bag_center must be true or false (got {self.bag_center!r})")
+        for key in ("bag_dim", "bag_attention"):
+            if not _is_int(getattr(self, key)) or getattr(self, key) < 1:
+                raise IntersurvError(f"{key} must be a positive integer (got {getattr(self, key)!r})")
         object.__setattr__(self, "hyper", dict(self.hyper))
 
     def check_architecture(self, arch: str) -> None:

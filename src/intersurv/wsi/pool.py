@@ -56,6 +56,28 @@ def read_mapping(path: str | Path) -> dict[str, str]:
     return dict(zip(slides, df["patient_id"].astype(str)))
 
 
+def assign_slides(stems: list[str], clinical_ids: list[str], *, clinical: str | Path,
+                  mapping: str | Path | None = None, drop_unmatched: bool = False) -> list[str | None]:
+    """The patient of each slide (file stem), by the mapping file or by name (module docstring).
+
+    A slide without a patient is an IntersurvError (or None, with a warning,
+    if ``drop_unmatched``); ``clinical`` names the clinical table in messages.
+    """
+    if mapping is None:
+        return match_patients(stems, clinical_ids, what="slide", clinical=clinical, drop_unmatched=drop_unmatched)
+    table, known = read_mapping(mapping), set(clinical_ids)
+    patients: list[str | None] = [table[s] if table.get(s) in known else None for s in stems]
+    bad = [s for s, p in zip(stems, patients) if p is None]
+    if bad:
+        why = (f"is not in {mapping}" if bad[0] not in table
+               else f"maps to patient {table[bad[0]]!r}, which is not in {clinical}")
+        if not drop_unmatched:
+            raise IntersurvError(f"slide {bad[0]!r} {why} ({len(bad)} slide(s) without a patient; "
+                                 "--drop-unmatched drops them)")
+        log.warning("dropped %d slide(s) without a patient: %s", len(bad), ", ".join(bad[:10]))
+    return patients
+
+
 def pool_bags(h5_dir: str | Path, clinical: str | Path, mapping: str | Path | None = None, *,
               drop_unmatched: bool = False) -> tuple[list[str], np.ndarray]:
     """Mean-pool the bags of ``h5_dir`` per patient: (patient ids in clinical order, (P, d) float32).
@@ -65,21 +87,8 @@ def pool_bags(h5_dir: str | Path, clinical: str | Path, mapping: str | Path | No
     """
     bags = find_bags(h5_dir)
     clinical_ids = read_clinical_ids(clinical)
-    stems = [p.stem for p in bags]
-    if mapping is None:
-        patients = match_patients(stems, clinical_ids, what="slide", clinical=clinical,
-                                  drop_unmatched=drop_unmatched)
-    else:
-        table, known = read_mapping(mapping), set(clinical_ids)
-        patients = [table[s] if table.get(s) in known else None for s in stems]
-        bad = [s for s, p in zip(stems, patients) if p is None]
-        if bad:
-            why = (f"is not in {mapping}" if bad[0] not in table
-                   else f"maps to patient {table[bad[0]]!r}, which is not in {clinical}")
-            if not drop_unmatched:
-                raise IntersurvError(f"slide {bad[0]!r} {why} ({len(bad)} slide(s) without a patient; "
-                                     "--drop-unmatched drops them)")
-            log.warning("dropped %d slide(s) without a patient: %s", len(bad), ", ".join(bad[:10]))
+    patients = assign_slides([p.stem for p in bags], clinical_ids, clinical=clinical, mapping=mapping,
+                             drop_unmatched=drop_unmatched)
 
     sums: dict[str, np.ndarray] = {}
     counts: dict[str, int] = {}

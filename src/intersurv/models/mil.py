@@ -1,0 +1,88 @@
+"""Gated-attention multiple-instance learning (ABMIL, Ilse, Tomczak & Welling 2018, ICML).
+
+A patient's bag of K patch vectors x_1..x_K (in R^d) becomes one embedding:
+
+* optional patch projection ``h_k = Dropout(ReLU(W x_k + b))`` in R^D (``dim``; without
+  it ``h_k = x_k`` and D = d);
+* gated attention over the patch vectors,
+
+      a_k = exp(s_k) / sum_j exp(s_j),      s_k = w^T ( tanh(V h_k) * sigmoid(U h_k) ),
+
+  with V, U in R^{L x D} (``attention`` = L) and w in R^L;
+* the embedding ``e = sum_k a_k h_k`` in R^D, which is invariant to the order of the patches.
+
+Bags of unequal size are batched as a padded ``(B, K_max, d)`` tensor with a boolean
+``(B, K_max)`` mask (True = a real patch): padded patches get score -inf, so their
+weight is exactly 0 and the embedding of a patient does not depend on the padding
+or on the other patients of the batch.
+
+:class:`MILNetwork` puts one encoder per bag modality in front of a fusion head
+(any architecture of :mod:`.registry`, built with width D for each bag modality).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+
+class GatedAttentionMIL(nn.Module):
+    """Bag ``(B, K, d)`` + mask ``(B, K)`` -> embedding ``(B, D)`` and attention ``(B, K)`` (module docstring)."""
+
+    def __init__(self, in_dim: int, *, dim: int | None = 64, attention: int = 32, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.project = (nn.Sequential(nn.Linear(in_dim, dim), nn.ReLU(), nn.Dropout(dropout))
+                        if dim is not None else nn.Identity())
+        self.dim = int(dim if dim is not None else in_dim)
+        self.V = nn.Linear(self.dim, attention)
+        self.U = nn.Linear(self.dim, attention)
+        self.w = nn.Linear(attention, 1)
+
+    def scores(self, h: torch.Tensor) -> torch.Tensor:
+        """The attention scores s_k ``(..., K)`` of projected patches ``h`` ``(..., K, D)``."""
+        return self.w(torch.tanh(self.V(h)) * torch.sigmoid(self.U(h))).squeeze(-1)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.project(x)
+        s = self.scores(h).masked_fill(~mask, float("-inf"))
+        a = torch.softmax(s, dim=-1)
+        # padded rows are finite (zeros after projection of zero padding or not): a = 0 there, so
+        # they add nothing; where() keeps a non-finite padding value from turning 0 * inf into NaN
+        e = torch.einsum("bk,bkd->bd", a, torch.where(mask[..., None], h, torch.zeros((), dtype=h.dtype)))
+        return e, a
+
+
+class MILNetwork(nn.Module):
+    """Attention-MIL encoders for the bag modalities followed by a fusion head.
+
+    ``forward(x, bags)``: ``x`` maps the head's tabular modalities to ``(B, d_m)``
+    tensors, ``bags`` maps each bag modality to ``(patches (B, K, p_m), mask (B, K))``;
+    returns the ``(B,)`` log-risk. :meth:`head_forward` takes the bag modalities'
+    embeddings instead of their bags (what the interaction engine explains).
+    """
+
+    def __init__(self, head: nn.Module, patch_widths: dict[str, int], *, dim: int | None, attention: int,
+                 dropout: float) -> None:
+        super().__init__()
+        self.head = head
+        self.bag_modalities = list(patch_widths)
+        # a list, not a ModuleDict: modality names may contain "."
+        self.encoders = nn.ModuleList(GatedAttentionMIL(p, dim=dim, attention=attention, dropout=dropout)
+                                      for p in patch_widths.values())
+
+    def encode(self, m: str, patches: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Embedding ``(B, D)`` and attention ``(B, K)`` of bag modality ``m``."""
+        return self.encoders[self.bag_modalities.index(m)](patches, mask)
+
+    def head_forward(self, x: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The log-risk from tabular inputs and bag embeddings, all in ``x``."""
+        return self.head(x)
+
+    def forward(self, x: dict[str, torch.Tensor], bags: dict[str, tuple[torch.Tensor, torch.Tensor]]
+                ) -> torch.Tensor:
+        inputs: dict[str, Any] = dict(x)
+        for m, (patches, mask) in bags.items():
+            inputs[m] = self.encode(m, patches, mask)[0]
+        return self.head(inputs)
