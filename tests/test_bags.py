@@ -308,7 +308,7 @@ def test_datasets_check_summarises_bags(tmp_path, capsys) -> None:
 
 
 def test_h5_store_reads_both_layouts_and_coords_of_every_slide(tmp_path) -> None:
-    from intersurv.wsi.bags import open_h5_bags
+    from intersurv.h5bags import open_h5_bags
 
     rng = np.random.default_rng(4)
     x1, x2, x3 = (rng.normal(size=(k, 3)).astype(np.float32) for k in (2, 5, 4))

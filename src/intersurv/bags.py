@@ -39,13 +39,13 @@ import json
 import os
 import shutil
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Any, Protocol, Sequence
 
 import numpy as np
 
 from .errors import IntersurvError
-from .io.atomic import current_umask
 
 #: The file that marks a bag directory (and holds its metadata).
 BAG_MANIFEST = "bags.json"
@@ -411,8 +411,9 @@ class BagDirWriter:
             raise IntersurvError(f"{len(patients)} patient ids for {len(sizes)} bags")
         self.directory = Path(directory)
         self.directory.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.directory.name}.", dir=self.directory.parent))
-        os.chmod(self._tmp, 0o777 & ~current_umask())  # mkdtemp creates 0700; give it the usual permissions
+        # not mkdtemp (mode 0700): a plain mkdir gives the directory the usual permissions (umask)
+        self._tmp = self.directory.parent / f".{self.directory.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}"
+        self._tmp.mkdir()
         self._off = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         total, self._width, self._dtype = int(self._off[-1]), int(width), np.dtype(dtype)
         self._fh = open(self._tmp / "features.npy", "wb")

@@ -13,10 +13,10 @@ absolute path (feature directories are large and usually live elsewhere).
 * A directory of ``.h5`` bags (one slide per file; a patient may have several):
   each slide maps to a patient by ``slides`` when given, else by its file stem
   being a ``patient_id`` or a TCGA barcode starting with one
-  (:func:`intersurv.wsi.pool.assign_slides`). Slides without a patient (not
+  (:func:`assign_slides`, also used by ``intersurv wsi pool``). Slides without a patient (not
   in the slide table, or their patient not in the clinical table) are ignored
   with a warning, like extra rows of a modality table. The files are read
-  lazily (:class:`intersurv.wsi.bags.H5BagStore`).
+  lazily (:class:`intersurv.h5bags.H5BagStore`).
 * A bag directory with a ``bags.json`` manifest (written by
   :func:`write_bag_modality`, the simulator or :func:`intersurv.bags.write_bag_dir`
   with patient ids): one .npy of all patches plus offsets, read per bag.
@@ -32,10 +32,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import logging
+
 import numpy as np
 
 from ..bags import BAG_MANIFEST, BagSet, read_bag_manifest, write_bag_dir
 from ..errors import CohortError, IntersurvError
+from ..h5bags import open_h5_bags
+from ..patient_labels import match_patients
+
+log = logging.getLogger("intersurv")
 
 BAG_KIND = "bags"
 
@@ -82,9 +88,6 @@ def scan_bag_modality(root: Path, m: str, spec: dict[str, Any], clinical_ids: li
         present = frozenset(str(p) for p, n in zip(meta["patients"], np.diff(sizes)) if n > 0)
         return BagSource(path, present, lambda ids: BagSet.open_dir(path, patients=ids))
 
-    from ..wsi.bags import open_h5_bags
-    from ..wsi.pool import assign_slides
-
     files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix == ".h5")
     if not files:
         others = sorted(p.name for p in path.iterdir() if p.suffix == ".pt")
@@ -106,6 +109,43 @@ def scan_bag_modality(root: Path, m: str, spec: dict[str, Any], clinical_ids: li
             by_patient.setdefault(p, []).append(f)
     return BagSource(path, frozenset(by_patient),
                      lambda ids: open_h5_bags([by_patient.get(str(p), []) for p in ids], list(ids), str(path)))
+
+
+def read_mapping(path: str | Path) -> dict[str, str]:
+    """slide -> patient_id from a CSV with columns ``slide`` and ``patient_id``."""
+    from .cohort_dir import read_table
+
+    path = Path(path)
+    df = read_table(path)
+    for col in ("slide", "patient_id"):
+        if col not in df.columns:
+            raise IntersurvError(f"{path}: missing required column {col!r}")
+    slides = df["slide"].astype(str)
+    if slides.duplicated().any():
+        raise IntersurvError(f"{path}: slide {slides[slides.duplicated()].iloc[0]!r} is listed twice")
+    return dict(zip(slides, df["patient_id"].astype(str)))
+
+
+def assign_slides(stems: list[str], clinical_ids: list[str], *, clinical: str | Path,
+                  mapping: str | Path | None = None, drop_unmatched: bool = False) -> list[str | None]:
+    """The patient of each slide (file stem), by the mapping file or by name (the module docstring of :mod:`intersurv.wsi.pool`).
+
+    A slide without a patient is an IntersurvError (or None, with a warning,
+    if ``drop_unmatched``); ``clinical`` names the clinical table in messages.
+    """
+    if mapping is None:
+        return match_patients(stems, clinical_ids, what="slide", clinical=clinical, drop_unmatched=drop_unmatched)
+    table, known = read_mapping(mapping), set(clinical_ids)
+    patients: list[str | None] = [table[s] if table.get(s) in known else None for s in stems]
+    bad = [s for s, p in zip(stems, patients) if p is None]
+    if bad:
+        why = (f"is not in {mapping}" if bad[0] not in table
+               else f"maps to patient {table[bad[0]]!r}, which is not in {clinical}")
+        if not drop_unmatched:
+            raise IntersurvError(f"slide {bad[0]!r} {why} ({len(bad)} slide(s) without a patient; "
+                                 "--drop-unmatched drops them)")
+        log.warning("dropped %d slide(s) without a patient: %s", len(bad), ", ".join(bad[:10]))
+    return patients
 
 
 def write_bag_modality(bags: BagSet, ids: np.ndarray, root: Path, m: str) -> str:

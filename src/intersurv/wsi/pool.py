@@ -21,7 +21,8 @@ import numpy as np
 
 from ..errors import IntersurvError
 from ..io.cohort_dir import write_modality_table
-from ..rnaseq.patients import install_clinical, match_patients, read_clinical_ids
+from ..io.bag_dir import assign_slides
+from ..rnaseq.patients import install_clinical, read_clinical_ids
 from .bags import BAG_SUFFIXES, read_bag
 
 log = logging.getLogger("intersurv")
@@ -39,43 +40,6 @@ def find_bags(h5_dir: str | Path) -> list[Path]:
     if dup is not None:
         raise IntersurvError(f"{root}: slide {dup!r} has both a .h5 and a .pt bag")
     return bags
-
-
-def read_mapping(path: str | Path) -> dict[str, str]:
-    """slide -> patient_id from a CSV with columns ``slide`` and ``patient_id``."""
-    from ..io.cohort_dir import read_table
-
-    path = Path(path)
-    df = read_table(path)
-    for col in ("slide", "patient_id"):
-        if col not in df.columns:
-            raise IntersurvError(f"{path}: missing required column {col!r}")
-    slides = df["slide"].astype(str)
-    if slides.duplicated().any():
-        raise IntersurvError(f"{path}: slide {slides[slides.duplicated()].iloc[0]!r} is listed twice")
-    return dict(zip(slides, df["patient_id"].astype(str)))
-
-
-def assign_slides(stems: list[str], clinical_ids: list[str], *, clinical: str | Path,
-                  mapping: str | Path | None = None, drop_unmatched: bool = False) -> list[str | None]:
-    """The patient of each slide (file stem), by the mapping file or by name (module docstring).
-
-    A slide without a patient is an IntersurvError (or None, with a warning,
-    if ``drop_unmatched``); ``clinical`` names the clinical table in messages.
-    """
-    if mapping is None:
-        return match_patients(stems, clinical_ids, what="slide", clinical=clinical, drop_unmatched=drop_unmatched)
-    table, known = read_mapping(mapping), set(clinical_ids)
-    patients: list[str | None] = [table[s] if table.get(s) in known else None for s in stems]
-    bad = [s for s, p in zip(stems, patients) if p is None]
-    if bad:
-        why = (f"is not in {mapping}" if bad[0] not in table
-               else f"maps to patient {table[bad[0]]!r}, which is not in {clinical}")
-        if not drop_unmatched:
-            raise IntersurvError(f"slide {bad[0]!r} {why} ({len(bad)} slide(s) without a patient; "
-                                 "--drop-unmatched drops them)")
-        log.warning("dropped %d slide(s) without a patient: %s", len(bad), ", ".join(bad[:10]))
-    return patients
 
 
 def pool_bags(h5_dir: str | Path, clinical: str | Path, mapping: str | Path | None = None, *,
