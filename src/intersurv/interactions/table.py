@@ -28,9 +28,8 @@ VALUE_PREFIX = "v:"
 
 def write_interactions(path: str | Path, exp: Explanation) -> None:
     """Write ``exp`` to ``path`` (atomically): its per-patient frame and its coalition values."""
-    frame = exp.to_frame()
-    for c, label in enumerate(exp.coalitions):
-        frame[f"{VALUE_PREFIX}{label}"] = exp.coalition_values[:, c]
+    values = pd.DataFrame(exp.coalition_values, columns=[f"{VALUE_PREFIX}{label}" for label in exp.coalitions])
+    frame = pd.concat([exp.to_frame(), values], axis=1)  # one concat: 2^M columns inserted one by one fragment
     write_text_atomic(path, frame.to_csv(index=False))
 
 
