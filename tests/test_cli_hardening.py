@@ -129,9 +129,9 @@ def test_time_curve_of_units_with_missing_points_warns_not() -> None:
 def test_help_shows_the_defaults(capsys) -> None:
     for command, expected in (
         ("audit", ("default 5 (seeds 0-4)", "default 0.2", "default unimodal, linear, clinical, early, late", "(default 1;",
-                   "default: 5-fold CV", "default 200")),
+                   "default: 5-fold CV", "default 1000")),
         ("demo", ("default 3 (seeds 0-2)",)),
-        ("train", ("default 3", "default 0.2", "default: hold-out", "default 200", "default 20", "(default 1)")),
+        ("train", ("default 3", "default 0.2", "default: hold-out", "default 1000", "default 20", "(default 1)")),
     ):
         with pytest.raises(SystemExit):
             main([command, "--help"])

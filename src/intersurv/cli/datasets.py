@@ -94,6 +94,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
+    from ..errors import IntersurvError
     from ..io.tcga_table import import_tcga_table, write_new_cohort_dir
     from ..study.cohorts import parse_suffixes
 

@@ -23,14 +23,11 @@ of per-modality terms, one of them a function of the embedding alone.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from ..cohort import Cohort
-
-if TYPE_CHECKING:
-    from ..training.mil_fit import MILFittedModel
 
 
 @dataclass(frozen=True)
@@ -38,7 +35,7 @@ class EncodedHead:
     """The head of an attention-MIL model as a model callable over ``modalities`` (module docstring);
     modalities the model does not use are read and ignored (zero share, like a unimodal model)."""
 
-    model: "MILFittedModel"
+    model: Any  # a training.mil_fit.MILFittedModel (not imported: interactions does not depend on training)
     modalities: list[str]
 
     @property
