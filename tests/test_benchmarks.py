@@ -67,12 +67,15 @@ def test_results_file_written(bench, tmp_path, monkeypatch):
     monkeypatch.setattr(batched_training, "batched_rows", lambda *a: [["gated", "8 + 8", 3] + [1.0] * 6 + ["3/3"]])
     import study  # benchmarks/study.py: three audits even at toy size; its timing is not what is tested here
     monkeypatch.setattr(study, "cohorts_section", lambda quick, tcga: f"study / (A + B) quick={quick}")
+    import groups  # benchmarks/groups.py: test_group_benchmark_runs_at_toy_size runs it
+    monkeypatch.setattr(groups, "group_rows", lambda quick: [["mean", 8, 10, 1, 256, 0.2, 0.1, 2.0, 0.1, 2.0]])
     out = tmp_path / "results.md"
     assert bench.main(["--quick", "--skip-demo", "--out", str(out)]) == 0
     text = out.read_text()
     assert "## Machine" in text and "loop/engine" in text and "shapiq/engine" in text and "early" in text
     assert "6. Batched training" in text and "batched / floor" in text
     assert "9. A study over several cohorts" in text and "study / (A + B) quick=True" in text
+    assert "8. Feature groups" in text
 
 
 def test_batched_benchmark_row(bench):
