@@ -6,13 +6,14 @@ and 2) written as cohort directories; ``intersurv audit`` on each, then
 ``intersurv study`` on both, every command in its own subprocess with the same
 options (every default architecture, 1 seed x 5-fold CV, ``--jobs 2``), one
 after the other. Reported: the wall times, the ratio study / (audit A + audit
-B) (target <= 1.15) and whether every unit's result.json (timing left out) is
-the same in the study as in the audit alone.
+B) (target <= 1.15) and whether every unit's result.json (timing left out) and
+every architecture's results (results.json) are the same in the study as in
+the audit alone.
 
 (b) With ``--tcga DIR`` (or ``INTERSURV_TCGA_DATA``; ``make bench`` passes
 neither, so this part is skipped there): the three TCGA tables of DIR
-(``tcga_{gbmlgg,brca,coadread}_all_clean.csv.zip``) in one study, imported on
-the fly with the covariates as modality ``clinical``, ``--seeds 1 --jobs 2``:
+(``tcga_{gbmlgg,brca,coadread}_all_clean.csv.zip``) in one study with the
+defaults (imported on the fly, every default architecture and seed), ``--jobs 2``:
 its wall time (docs/validation.md has its answers).
 
 Run alone: ``python benchmarks/study.py [--quick] [--tcga DIR]`` (prints the section).
@@ -55,6 +56,14 @@ def unit_results(run: Path) -> dict[str, dict]:
     return out
 
 
+def same_results(alone: Path, study: Path) -> bool:
+    """Whether two run directories hold the same unit results and the same per-architecture results."""
+    def architectures(run: Path) -> dict:
+        return json.loads((run / "results.json").read_text())["architectures"]
+
+    return unit_results(alone) == unit_results(study) and architectures(alone) == architectures(study)
+
+
 def ratio_section(quick: bool = False) -> str:
     """(a): two audits alone, then the study of both; the markdown of the comparison."""
     from intersurv import simulate
@@ -69,14 +78,13 @@ def ratio_section(quick: bool = False) -> str:
         alone = [timed(["audit", "--cohort", str(d), "--out", str(root / f"alone{d.name}"), *grid, "--jobs", "2"])
                  for d in dirs]
         study = timed(["study", "--cohorts", *map(str, dirs), "--out", str(root / "study"), *grid, "--jobs", "2"])
-        same = all(unit_results(root / f"alone{d.name}") == unit_results(root / "study" / "cohorts" / d.name)
-                   for d in dirs)
+        same = all(same_results(root / f"alone{d.name}", root / "study" / "cohorts" / d.name) for d in dirs)
         units = sum(len(unit_results(root / f"alone{d.name}")) for d in dirs)
     ratio = study / sum(alone)
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return (f"{when}; two simulated cohorts (glioma, {n} patients each, wsi 32 + rna 64 features), every default "
             f"architecture, `{' '.join(grid)} --jobs 2`, each command a subprocess, run one after the other.\n\n"
-            "| units | audit A s | audit B s | A + B s | study (A, B) s | study / (A + B) | unit results identical |\n"
+            "| units | audit A s | audit B s | A + B s | study (A, B) s | study / (A + B) | results identical |\n"
             "|---|---|---|---|---|---|---|\n"
             f"| {units} | {alone[0]:.0f} | {alone[1]:.0f} | {sum(alone):.0f} | {study:.0f} | {ratio:.2f} | "
             f"{'yes' if same else 'NO'} |\n\n"
@@ -90,12 +98,11 @@ def tcga_section(data: Path) -> str:
     if missing:
         return f"TCGA study skipped: {missing[0]} not found."
     with tempfile.TemporaryDirectory() as tmp:
-        argv = ["study", "--cohorts", *map(str, tables), "--covariates-as-modality", "clinical", "--seeds", "1",
-                "--jobs", "2", "--out", str(Path(tmp) / "study")]
+        argv = ["study", "--cohorts", *map(str, tables), "--jobs", "2", "--out", str(Path(tmp) / "study")]
         wall = timed(argv)
         units = len(list((Path(tmp) / "study").glob("cohorts/*/units/*/result.json")))
-    return (f"Three TCGA tables (GBMLGG, BRCA, COADREAD) in one study, `intersurv study --cohorts <3 tables> "
-            f"--covariates-as-modality clinical --seeds 1 --jobs 2`: {units} units, {wall:.0f} s wall.")
+    return (f"Three TCGA tables (GBMLGG, BRCA, COADREAD) in one study with the defaults, `intersurv study "
+            f"--cohorts <3 tables> --jobs 2`: {units} units, {wall:.0f} s wall.")
 
 
 def cohorts_section(quick: bool = False, tcga: str | None = None) -> str:

@@ -31,9 +31,8 @@ from interaction_test import rate, simulate_cohort  # validation/interaction_tes
 
 #: (scenario, interaction parameter or None for the scenario's own log-risk)
 CELLS = (("synergy", None), ("shared_binary", None), ("additive", None), ("glioma", 0.15))
-#: Bootstrap draws of the test and refits of the CI: those of validation/interaction_test.py (the audit uses
-#: 199 and 100; halved so that 400 cohorts fit the shared machine).
-NULL_REPLICATES, CI_REPLICATES = 99, 40
+#: Bootstrap draws of the test and refits of the CI: the audit's own (cohort_interaction's defaults).
+NULL_REPLICATES, CI_REPLICATES = 199, 100
 
 
 def job(scenario: str, interaction: float | None, rep: int) -> dict:
@@ -96,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     df = df[df["rep"] < args.cohorts]
     text = (f"```\nPYTHONPATH=src python validation/synergy.py --cohorts {args.cohorts} --start S --count C "
             f"--out DIR\n```\n\n{dt.date.today().isoformat()}; {NULL_REPLICATES} bootstrap draws and "
-            f"{CI_REPLICATES} CI refits per cohort (the audit uses 199 and 100).\n\n{tables(df)}\n")
+            f"{CI_REPLICATES} CI refits per cohort, as in the audit.\n\n{tables(df)}\n")
     (args.out / "synergy.md").write_text(text)
     print(text)
     return 0

@@ -50,9 +50,11 @@ def run_audits(audits: Sequence[AuditJob], *, jobs: int = 1, executor: str = "lo
     Every audit is checked before any run directory is written; then all units
     still to do, of every audit, run in one pool (``jobs``, ``executor``, ``address`` as in
     :func:`intersurv.training.experiment.run_experiment`), so a slow audit's tail overlaps the
-    others; then each run directory is aggregated like a single audit. Results equal those of
-    each audit run alone.
+    others; then each run directory is aggregated like a single audit (:func:`finish_audit`), up to
+    ``jobs`` of them at once in local worker processes (the run directories are on this machine,
+    whatever the executor). Results equal those of each audit run alone.
     """
+    from ..training.executors import make_executor
     from ..training.experiment import plan_experiment, run_units
     from .step import audit_step
 
@@ -61,7 +63,22 @@ def run_audits(audits: Sequence[AuditJob], *, jobs: int = 1, executor: str = "lo
     for p in planned:
         p.create()
     run_units(planned, jobs=jobs, executor=executor, address=address)
-    return [finish_audit(j.out) for j in audits]
+    if len(audits) == 1:
+        return [finish_audit(audits[0].out)]
+    return make_executor(min(jobs, len(audits))).map(_finish_in_worker, [str(j.out) for j in audits],
+                                                     log.getEffectiveLevel())
+
+
+def _finish_in_worker(level: int, out: str) -> dict[str, Any]:
+    """:func:`finish_audit` as an executor task; a fresh worker process prints its log lines at the
+    driver's ``level``, as the command line does."""
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("intersurv: %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(level)
+        log.propagate = False
+    return finish_audit(out)
 
 
 def run_audit(config: ExperimentConfig, out: str | Path, *, cohort: Cohort | None = None,
