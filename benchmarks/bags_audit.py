@@ -18,7 +18,7 @@ bag files included). Prints a Markdown table with the ratio MIL / pooled.
 
 Usage::
 
-    flock /tmp/intersurv-heavy.lock nice -n 5 env PYTHONPATH=src python benchmarks/bags_audit.py --work /tmp/bags_audit
+    PYTHONPATH=src python benchmarks/bags_audit.py --work /tmp/bags_audit
 """
 
 from __future__ import annotations

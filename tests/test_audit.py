@@ -187,3 +187,23 @@ def test_default_protocol_is_cv_up_to_1000_patients() -> None:
     assert audit_config(given, ["a", "b"], n_patients=100).protocol.kind == "holdout"
     given = {**base, "protocol": {"folds": 3}}
     assert audit_config(given, ["a", "b"], n_patients=5000).protocol.folds == 3
+
+
+def test_a_constant_units_missing_score_leaves_the_interval_of_the_others(recwarn) -> None:
+    """A unit whose model is constant (all coalition values equal: no attribution, InterSHAP 0/0) is left
+    out of the bootstrap interval of the mean score, as it is left out of the mean; no NaN warning."""
+    import pandas as pd
+
+    from intersurv.audit.results import _mean_score_ci
+    from intersurv.interactions.settings import ExplainSettings
+
+    rng = np.random.default_rng(0)
+    v = rng.normal(size=(40, 4))
+    varied = pd.DataFrame(v, columns=[f"v:{c}" for c in ("{}", "a", "b", "ab")])
+    constant = pd.DataFrame(np.full((30, 4), 0.7), columns=varied.columns)
+    settings = ExplainSettings(bootstrap=50)
+    alone = _mean_score_ci([varied], ["a", "b"], settings, seed=3)
+    assert np.all(np.isfinite(alone)) and alone[0] < alone[1]
+    assert _mean_score_ci([varied, constant], ["a", "b"], settings, seed=3) == alone
+    assert np.all(np.isnan(_mean_score_ci([constant], ["a", "b"], settings, seed=3)))
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]

@@ -50,9 +50,10 @@ def one_thread():
 
 
 # ------------------------------------------------------------------ the encoder
-def test_padding_and_batch_neighbours_do_not_change_an_embedding() -> None:
+@pytest.mark.parametrize(("mean", "heads"), [(False, 1), (True, 2)])
+def test_padding_and_batch_neighbours_do_not_change_an_embedding(mean: bool, heads: int) -> None:
     torch.manual_seed(0)
-    enc = GatedAttentionMIL(5, dim=7, attention=3, dropout=0.0).eval()
+    enc = GatedAttentionMIL(5, dim=7, attention=3, dropout=0.0, mean=mean, heads=heads).eval()
     short, long = torch.randn(4, 5), torch.randn(9, 5)
     torch.set_grad_enabled(False)
     alone_e, alone_a = enc(short[None], torch.ones(1, 4, dtype=torch.bool))
@@ -81,10 +82,14 @@ def test_embedding_is_invariant_to_patch_order() -> None:
     torch.testing.assert_close(a1[:, perm], a2, rtol=1e-5, atol=1e-7)
 
 
-def test_attention_equals_the_direct_per_bag_formula() -> None:
-    """a_k = softmax_k(w^T (tanh(V h_k) * sigmoid(U h_k))), e = sum_k a_k h_k, h_k = ReLU(W x_k + b), in float64."""
+@pytest.mark.parametrize(("mean", "heads"), [(False, 1), (True, 1), (True, 2), (False, 3)])
+def test_attention_equals_the_direct_per_bag_formula(mean: bool, heads: int) -> None:
+    """a_kh = softmax_k(w_h^T (tanh(V h_k) * sigmoid(U h_k))), h_k = ReLU(W x_k + b), in float64; the embedding
+    is [sum_k a_k1 h_k, ..., sum_k a_kH h_k] (+ [mean_k h_k] with the bag-mean branch), the reported weight of a
+    patch the mean of its H head weights."""
     torch.manual_seed(2)
-    enc = GatedAttentionMIL(4, dim=6, attention=3, dropout=0.0).eval()
+    enc = GatedAttentionMIL(4, dim=6, attention=3, dropout=0.0, mean=mean, heads=heads).eval()
+    assert enc.out_dim == 6 * (heads + mean)
     x = torch.randn(2, 7, 4)
     mask = torch.ones(2, 7, dtype=torch.bool)
     mask[1, 5:] = False
@@ -95,11 +100,17 @@ def test_attention_equals_the_direct_per_bag_formula() -> None:
         xb = x[b, :n].double().numpy()
         h = np.maximum(xb @ p["project.0.weight"].T + p["project.0.bias"], 0.0)
         gate = np.tanh(h @ p["V.weight"].T + p["V.bias"]) * (1 / (1 + np.exp(-(h @ p["U.weight"].T + p["U.bias"]))))
-        s = gate @ p["w.weight"][0] + p["w.bias"][0]
-        w = np.exp(s - s.max())
-        w /= w.sum()
-        np.testing.assert_allclose(a[b, :n].numpy(), w, rtol=1e-5, atol=1e-7)
-        np.testing.assert_allclose(e[b].numpy(), w @ h, rtol=1e-5, atol=1e-6)
+        weights, parts = [], []
+        for head in range(heads):
+            s = gate @ p["w.weight"][head] + p["w.bias"][head]
+            w = np.exp(s - s.max())
+            w /= w.sum()
+            weights.append(w)
+            parts.append(w @ h)
+        if mean:
+            parts.append(h.mean(axis=0))
+        np.testing.assert_allclose(a[b, :n].numpy(), np.mean(weights, axis=0), rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(e[b].numpy(), np.concatenate(parts), rtol=1e-5, atol=1e-6)
 
 
 def test_chunks_bound_the_padded_size() -> None:
@@ -151,9 +162,16 @@ def test_mil_fit_is_reproducible_and_saves_without_pickle(cohort, late, tmp_path
     late.save(tmp_path / "m")
     cfg = json.loads((tmp_path / "m" / "model.json").read_text())
     assert cfg["bags"]["modalities"] == ["wsi"] and cfg["bags"]["dim"] == 8
+    assert cfg["bags"]["heads"] == 2 and cfg["bags"]["mean"] is True  # the defaults: two heads and the bag mean
     loaded = FittedModel.load(tmp_path / "m")
     assert isinstance(loaded, MILFittedModel)
     np.testing.assert_array_equal(loaded(X), late(X))
+
+
+@pytest.mark.parametrize(("key", "value"), [("bag_heads", 0), ("bag_mean", "yes")])
+def test_bad_mil_settings_are_one_line_errors(cohort, key, value) -> None:
+    with pytest.raises(IntersurvError, match=key):
+        intersurv.fit(cohort, "late", seed=0, **{**TINY, key: value})
 
 
 def test_evaluation_uses_whole_bags_whatever_the_chunking(cohort, late, monkeypatch) -> None:

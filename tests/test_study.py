@@ -21,7 +21,7 @@ import pytest
 import intersurv
 from intersurv.audit.meta import holm, random_effects
 from intersurv.cli import main
-from intersurv.report.study import render_study_html
+from intersurv.report.study import cohort_sentence, render_study_html
 from intersurv.study.cohorts import cohorts_from_toml
 from intersurv.study.summary import study_summary
 
@@ -236,3 +236,22 @@ def test_pooling_needs_two_cohorts_with_an_interval() -> None:
     two = _results({"gated": {"late": (0.01, -0.02, 0.04, 0.5)}}, {"gated": 0.7})
     pooled = study_summary({"A": ("a", one), "B": ("b", two)})["pooled"]["late"]["gated"]
     assert "estimate" not in pooled and pooled["left_out"] == ["A"] and "fewer than 2" in pooled["skipped"]
+
+
+def test_a_difference_that_does_not_survive_holm_is_not_called_better() -> None:
+    # each interval excludes 0 (unadjusted: better), but 4 comparisons at p 0.02-0.04 do not survive Holm
+    # (smallest adjusted p = 4 x 0.02 = 0.08); alone in its family, p 0.01 -> 0.01 stays better
+    one = _results({"gated": {"late": (0.05, 0.01, 0.09, 0.02)}, "early": {"late": (0.04, 0.005, 0.075, 0.03)}},
+                   {"late": 0.7, "gated": 0.75, "early": 0.74})
+    two = _results({"gated": {"late": (0.04, 0.002, 0.078, 0.04), "clinical": (0.1, 0.05, 0.15, 0.01)},
+                    "early": {"late": (0.03, 0.001, 0.059, 0.04)}},
+                   {"late": 0.7, "gated": 0.75, "early": 0.72})
+    study = study_summary({"A": ("a", one), "B": ("b", two)})
+    late = study["comparisons"]["late"]
+    assert {late[a][n]["verdict"] for a in late for n in late[a]} == {"better"}
+    assert min(late[a][n]["p_adjusted"] for a in late for n in late[a]) == pytest.approx(0.08)
+    assert {late[a][n]["verdict_adjusted"] for a in late for n in late[a]} == {"not distinguishable"}
+    assert study["comparisons"]["clinical"]["gated"]["B"]["verdict_adjusted"] == "better"
+    sentence = cohort_sentence(study["cohorts"][1])
+    assert "vs late fusion" in sentence and "better by its own interval, not distinguishable after Holm" in sentence
+    assert "clinical reference \u0394C +0.100 [+0.050, +0.150] (Holm p 0.01): better;" in sentence

@@ -5,7 +5,8 @@ patient, ~5 % informative patches shifted by the WSI's own prognostic factor;
 :mod:`intersurv.datasets.bag_sim`) is run through the experiment machinery of
 the audit with two architectures:
 
-* ``unimodal:wsi``: gated-attention MIL on the bags (the default for a bag modality),
+* ``unimodal:wsi``: gated-attention MIL on the bags (the default for a bag modality, with the
+  training settings' defaults unless ``--train KEY=VALUE`` changes one, e.g. ``--train bag_heads=2``),
 * ``unimodal:wsi@pooled``: the same network on the bags' mean patch vector,
 
 over repeated stratified 5-fold CV (``--seeds``), so the two share every
@@ -22,8 +23,8 @@ is printed (and written as JSON with ``--json``) once every unit is done.
 
 Usage::
 
-    flock /tmp/intersurv-heavy.lock nice -n 5 env PYTHONPATH=src python validation/bags.py \\
-        --out /tmp/bags_validation --seeds 0 1 2 --jobs 2 --json validation/bags.json
+    PYTHONPATH=src python validation/bags.py --out /tmp/bags_validation --seeds 0 1 2 --jobs 2 \\
+        --json validation/bags.json
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -70,18 +72,38 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--max-epochs", type=int, default=60)
     ap.add_argument("--patience", type=int, default=15)
+    ap.add_argument("--train", action="append", default=[], metavar="KEY=VALUE",
+                    help="a [train] setting for both models (TOML value), e.g. bag_mean=false; repeatable")
     ap.add_argument("--json", type=Path, help="write the summary here")
     ap.add_argument("--smoke", action="store_true", help="a small glioma-bags (n=120, width 32) to try the script")
+    ap.add_argument("--cohort-seed", type=int, default=0,
+                    help="simulation seed of glioma-bags (0: the built-in cohort; another seed draws a cohort of the "
+                         "same design, written once to OUT.cohort, e.g. to choose settings away from the built-in)")
     args = ap.parse_args()
 
+    train = {}
+    for item in args.train:
+        key, _, value = item.partition("=")
+        train[key.strip()] = tomllib.loads(f"v = {value}")["v"]
     started = time.perf_counter()
-    cohort = (intersurv.simulate("glioma-bags", n=120, seed=0, wsi_dim=32, min_patches=20, max_patches=60)
-              if args.smoke else intersurv.load_cohort("glioma-bags"))
+    source = "glioma-bags"
+    if args.smoke:
+        cohort = intersurv.simulate("glioma-bags", n=120, seed=0, wsi_dim=32, min_patches=20, max_patches=60)
+        source = ""
+    elif args.cohort_seed:
+        from intersurv.io.cohort_dir import write_cohort_dir
+
+        source = str(args.out.with_suffix(".cohort"))
+        if not Path(source).is_dir():
+            write_cohort_dir(intersurv.simulate("glioma-bags", n=575, seed=args.cohort_seed), source)
+        cohort = intersurv.load_cohort(source)
+    else:
+        cohort = intersurv.load_cohort(source)
     mil, pooled = "unimodal:wsi", "unimodal:wsi@pooled"
     config = ExperimentConfig.from_dict({
-        "cohort": "" if args.smoke else "glioma-bags", "architectures": [mil, pooled], "seeds": list(args.seeds),
+        "cohort": source, "architectures": [mil, pooled], "seeds": list(args.seeds),
         "protocol": {"kind": "cv", "folds": args.folds}, "threads": 1,
-        "train": {"max_epochs": args.max_epochs, "patience": args.patience, "batch_size": 64},
+        "train": {"max_epochs": args.max_epochs, "patience": args.patience, "batch_size": 64, **train},
     })
     units = run_experiment(config, args.out, cohort=cohort, jobs=args.jobs)
     done = [u for u in units if u.done]
@@ -90,7 +112,9 @@ def main() -> None:
     auroc = attention_auroc([u for u in done if u.arch == mil], cohort)
     c = {a: [s.metrics["c_harrell"] for s in scores[a]] for a in (mil, pooled)}
     summary = {
-        "cohort": "smoke" if args.smoke else "glioma-bags (n=575, seed 0)", "seeds": list(args.seeds), "folds": args.folds,
+        "cohort": "smoke" if args.smoke else f"glioma-bags (n=575, seed {args.cohort_seed})", "seeds": list(args.seeds),
+        "folds": args.folds,
+        "train": train,
         "units": {a: len(v) for a, v in c.items()},
         "c_mil": {"mean": float(np.mean(c[mil])), "sd": float(np.std(c[mil], ddof=1))},
         "c_pooled": {"mean": float(np.mean(c[pooled])), "sd": float(np.std(c[pooled], ddof=1))},

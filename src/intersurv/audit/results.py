@@ -47,7 +47,9 @@ def _metric_keys(units: list[Unit]) -> list[str]:
 def _mean_score_ci(frames: list[pd.DataFrame], modalities: list[str], settings: ExplainSettings,
                    seed: int) -> list[float]:
     """95 % percentile bootstrap CI of the mean over units of the unit InterSHAP scores
-    (``frames``: each unit's interactions.csv)."""
+    (``frames``: each unit's interactions.csv). A unit whose model is constant on its test patients (no
+    attribution at all, e.g. an elastic net that kept no feature) has no score and is left out, as in
+    the mean (:func:`intersurv.training.experiment.summarise`); NaN bounds when no unit has a score."""
     from ..interactions import Explanation
     from ..interactions.aggregation import shares
 
@@ -55,15 +57,19 @@ def _mean_score_ci(frames: list[pd.DataFrame], modalities: list[str], settings: 
     if n_boot < 1:
         return [float("nan"), float("nan")]
     rng = np.random.default_rng(seed)
-    total = np.zeros(n_boot)
+    total, scored = np.zeros(n_boot), 0
     for frame in frames:
         exp = Explanation(coalition_values(frame), modalities, aggregation=settings.aggregation)
         n = exp.n_patients
         weights = np.zeros((n_boot, n))
         np.add.at(weights, (np.arange(n_boot)[:, None], rng.integers(n, size=(n_boot, n))), 1.0)
-        total += shares(exp.matrix, settings.aggregation, shapley=exp.shapley, weights=weights)[:, -1]
-    mean = total / len(frames)
-    return [float(v) for v in np.nanquantile(mean, [0.025, 0.975])]
+        draws = shares(exp.matrix, settings.aggregation, shapley=exp.shapley, weights=weights)[:, -1]
+        if np.isfinite(draws).any():
+            total += draws
+            scored += 1
+    if not scored:
+        return [float("nan"), float("nan")]
+    return [float(v) for v in np.nanquantile(total / scored, [0.025, 0.975])]
 
 
 def _time_curve(units: list[Unit]) -> dict[str, Any] | None:

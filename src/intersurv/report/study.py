@@ -54,7 +54,10 @@ def cohort_sentence(row: Mapping[str, Any]) -> str:
     parts = [f"best fusion model {best['arch']} (mean C {fmt(best.get('c_index'))})"]
     for ref, entry in (best.get("versus") or {}).items():
         label = REF_NAMES.get(ref, ref) + ("" if entry.get("ref_arch") in (None, ref) else f" ({entry['ref_arch']})")
-        parts.append(f"vs {label} \u0394C {_versus(entry)}: {entry.get('verdict', DASH)}")
+        verdict, adjusted = entry.get("verdict", DASH), entry.get("verdict_adjusted")
+        if adjusted is not None and adjusted != verdict:
+            verdict = f"{verdict} by its own interval, {adjusted} after Holm's adjustment"
+        parts.append(f"vs {label} \u0394C {_versus(entry)}: {verdict}")
     return head + "; ".join(parts) + "; " + _interaction_text(row.get("interaction")) + "."
 
 

@@ -35,6 +35,9 @@ SE_METHOD = ("each cohort's standard error from its 95 % corrected resampled t i
 POOL_METHOD = ("DerSimonian-Laird random-effects meta-analysis of the per-cohort paired ΔC (normal 95 % "
                "interval; tau2 = between-cohort variance of the true ΔC, I2 = share of the spread beyond "
                "within-cohort error, Q = Cochran's heterogeneity statistic)")
+#: Family-wise level of the adjusted verdicts.
+ALPHA = 0.05
+
 ADJUST_METHOD = ("Holm step-down adjustment (family-wise error rate) of the per-cohort two-sided p-values, one "
                  "family per reference: every cohort x fusion architecture compared with it")
 
@@ -102,6 +105,13 @@ def _pool(rows: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
             "min_df": min(int(e["df"]) for _, e in usable)}
 
 
+def adjusted_verdict(entry: Mapping[str, Any]) -> str:
+    """The comparison's ``verdict`` where its Holm-adjusted p-value is at most :data:`ALPHA`, else
+    ``"not distinguishable"`` (also without an adjusted p-value)."""
+    p = entry.get("p_adjusted")
+    return entry["verdict"] if _finite(p) and p <= ALPHA else "not distinguishable"
+
+
 def study_summary(cohorts: Mapping[str, tuple[str, Mapping[str, Any]]]) -> dict[str, Any]:
     """The study dict (``study.json``) from ``{cohort name: (run directory relative to the study,
     results)}``, in the cohorts' order."""
@@ -120,11 +130,15 @@ def study_summary(cohorts: Mapping[str, tuple[str, Mapping[str, Any]]]) -> dict[
         family = [(a, n) for a, t in table.items() for n, e in t.items() if _finite(e["p_value"])]
         for (a, n), p in zip(family, holm([table[a][n]["p_value"] for a, n in family]) if family else []):
             table[a][n]["p_adjusted"] = p
+        for t in table.values():
+            for e in t.values():
+                e["verdict_adjusted"] = adjusted_verdict(e)
         comparisons[ref] = table
         pooled[ref] = {a: _pool(list(t.items())) for a, t in table.items()}
-    for row in rows:  # the best model's adjusted p-values
+    for row in rows:  # the best model's adjusted p-values and verdicts
         for ref, entry in ((row["best"] or {}).get("versus") or {}).items():
-            entry["p_adjusted"] = comparisons[ref][row["best"]["arch"]][row["name"]].get("p_adjusted")
+            adjusted = comparisons[ref][row["best"]["arch"]][row["name"]]
+            entry["p_adjusted"], entry["verdict_adjusted"] = adjusted.get("p_adjusted"), adjusted["verdict_adjusted"]
     return {
         "intersurv_version": __version__,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),

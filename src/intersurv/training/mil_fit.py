@@ -3,8 +3,9 @@
 :func:`intersurv.fit` sends here every network that uses a bag modality
 (``cohort.kinds[m] == "bags"``) unless its name ends in ``@pooled``. The
 model is :class:`~intersurv.models.mil.MILNetwork`: a gated-attention encoder
-per bag modality (bag -> embedding of width D = ``bag_dim``) in front of the
-named architecture, built with width D for the bag modality. The protocol is
+per bag modality (bag -> embedding of width (H + 1) D: D = ``bag_dim`` per attention
+head, H = ``bag_heads``, and D for the bag-mean branch ``bag_mean``, else H D) in front
+of the named architecture, built with that width for the bag modality. The protocol is
 that of :mod:`intersurv.training.fit`, with bags:
 
 1. **Validation split**: the same (:func:`.fit.validation_split`).
@@ -180,7 +181,7 @@ def encode_bags(network: MILNetwork, m: str, sizes: np.ndarray, get: Callable[[i
     """Embeddings ``(N, D)`` float32 of N whole bags (``get(a)``: bag a's reduced patches) and, if asked,
     each bag's attention weights ``(n_a,)``; the network is used as it is (call ``.eval()`` first)."""
     enc = network.encoders[network.bag_modalities.index(m)]
-    emb = np.empty((len(sizes), enc.dim), dtype=np.float32)
+    emb = np.empty((len(sizes), enc.out_dim), dtype=np.float32)
     weights: list[np.ndarray] | None = [] if attention else None
     with torch.no_grad():
         for group in chunks(sizes):
@@ -195,10 +196,13 @@ def encode_bags(network: MILNetwork, m: str, sizes: np.ndarray, get: Callable[[i
 
 
 def build_network(arch: str, tabular_widths: dict[str, int], patch_widths: dict[str, int], order: list[str],
-                  dim: int, attention: int, hyper: dict[str, Any]) -> MILNetwork:
-    """A fresh MIL network: ``arch`` as head over ``order`` (width ``dim`` for the bag modalities)."""
-    head = build_model(arch, {m: dim if m in patch_widths else tabular_widths[m] for m in order}, **hyper)
-    network = MILNetwork(head, patch_widths, dim=dim, attention=attention, dropout=head.hyper.get("dropout", 0.0))
+                  dim: int, attention: int, hyper: dict[str, Any], mean: bool = False, heads: int = 1) -> MILNetwork:
+    """A fresh MIL network: ``arch`` as head over ``order`` (width ``(heads + mean) dim`` for the bag
+    modalities: one ``dim`` per attention head and one for the bag-mean branch)."""
+    width = (heads + mean) * dim
+    head = build_model(arch, {m: width if m in patch_widths else tabular_widths[m] for m in order}, **hyper)
+    network = MILNetwork(head, patch_widths, dim=dim, attention=attention, dropout=head.hyper.get("dropout", 0.0),
+                         mean=mean, heads=heads)
     network.arch, network.hyper = arch, head.hyper
     return network
 
@@ -276,7 +280,8 @@ class MILFittedModel(FittedModel):
 
     def _extra_config(self) -> dict[str, Any]:
         return {"bags": {"modalities": self.bag_modalities, "center": self.patches.center,
-                         "dim": self.module.encoders[0].dim,
+                         "dim": self.module.encoders[0].dim, "mean": self.module.encoders[0].mean,
+                         "heads": self.module.encoders[0].heads,
                          "attention": self.module.encoders[0].V.out_features,
                          "patch_standardization": self.patches.standardizer.to_dict(),
                          "patch_reduction": self.patches.axes.summary()}}
@@ -293,7 +298,8 @@ class MILFittedModel(FittedModel):
                                  bool(bags.get("center", False)))
         tabular = {m: d for m, d in widths.items() if m not in bags["modalities"]}
         network = build_network(cfg["arch"], axes.widths(tabular), patches.widths(), list(cfg["modalities"]),
-                                int(bags["dim"]), int(bags["attention"]), cfg["hyper"])
+                                int(bags["dim"]), int(bags["attention"]), cfg["hyper"], bool(bags.get("mean", False)),
+                                int(bags.get("heads", 1)))
         return network, {"bag_modalities": list(bags["modalities"]), "patches": patches}
 
 
@@ -379,7 +385,8 @@ def fit_mil(cohort: Cohort, arch: str, seed: int, settings: TrainSettings) -> MI
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         network = build_network(arch, axes.widths({m: cohort.widths()[m] for m in tab}), patches.widths(), used,
-                                settings.bag_dim, settings.bag_attention, hyper).to(dev)
+                                settings.bag_dim, settings.bag_attention, hyper, settings.bag_mean,
+                                settings.bag_heads).to(dev)
         optimiser = torch.optim.Adam(network.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
         order_rng = torch.Generator().manual_seed(seed)
         history, best_epoch = train_epochs(

@@ -29,12 +29,15 @@ reported before a run directory is written.
   linear reference models ``linear:<m>`` and ``clinical`` (:mod:`intersurv.training.linear`);
 * ``device``: ``auto`` (a GPU when torch sees one), ``cpu``, ``cuda`` or
   ``cuda:N`` (:mod:`intersurv.training.device`);
-* ``bag_patches``, ``bag_reduce``, ``bag_dim``, ``bag_attention``, ``bag_center``: the attention-MIL
+* ``bag_patches``, ``bag_reduce``, ``bag_dim``, ``bag_attention``, ``bag_heads``, ``bag_center``, ``bag_mean``:
+  the attention-MIL
   encoder of a bag modality (:mod:`intersurv.training.mil_fit`; unused without bags):
   patches sampled per patient per training step (``None``: all), the principal
   components kept of the standardised patch features (``"none"``, ``"auto"`` or a
-  number), the embedding width D and the attention width L (:mod:`intersurv.models.mil`),
-  and whether each bag's mean patch is subtracted first;
+  number), the embedding width D per head, the attention width L and the number of attention
+  heads H (:mod:`intersurv.models.mil`),
+  whether each bag's mean patch is subtracted first, and whether the embedding carries the
+  bag's mean projected patch beside the attention-pooled one (the bag-mean branch);
 * ``hyper``: the architecture's hyperparameters (``hidden``, ``dropout``,
   ``rank``, ...), checked per architecture by :meth:`TrainSettings.check_architecture`.
 """
@@ -102,7 +105,9 @@ class TrainSettings:
     bag_reduce: str | int = 64
     bag_dim: int = 64
     bag_attention: int = 32
+    bag_heads: int = 2
     bag_center: bool = True
+    bag_mean: bool = True
     hyper: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -135,9 +140,10 @@ class TrainSettings:
             check_reduce(self.bag_reduce)
         except IntersurvError as exc:
             raise IntersurvError(f"bag_{exc}") from None
-        if not isinstance(self.bag_center, bool):
-            raise IntersurvError(f"bag_center must be true or false (got {self.bag_center!r})")
-        for key in ("bag_dim", "bag_attention"):
+        for key in ("bag_center", "bag_mean"):
+            if not isinstance(getattr(self, key), bool):
+                raise IntersurvError(f"{key} must be true or false (got {getattr(self, key)!r})")
+        for key in ("bag_dim", "bag_attention", "bag_heads"):
             if not _is_int(getattr(self, key)) or getattr(self, key) < 1:
                 raise IntersurvError(f"{key} must be a positive integer (got {getattr(self, key)!r})")
         object.__setattr__(self, "hyper", dict(self.hyper))
