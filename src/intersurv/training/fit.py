@@ -175,7 +175,8 @@ def fit(cohort: Cohort, arch: str, seed: int = 0, *, val_fraction: float = DEFAU
         device: str = DEFAULT_TRAIN.device, bag_patches: int | None = DEFAULT_TRAIN.bag_patches,
         bag_reduce: str | int = DEFAULT_TRAIN.bag_reduce, bag_dim: int = DEFAULT_TRAIN.bag_dim,
         bag_attention: int = DEFAULT_TRAIN.bag_attention, bag_center: bool = DEFAULT_TRAIN.bag_center,
-        bag_mean: bool = DEFAULT_TRAIN.bag_mean, bag_heads: int = DEFAULT_TRAIN.bag_heads, **model_hyper: Any) -> FittedModel:
+        bag_mean: bool = DEFAULT_TRAIN.bag_mean, bag_heads: int = DEFAULT_TRAIN.bag_heads,
+        **model_hyper: Any) -> FittedModel:
     """Train ``arch`` on ``cohort`` (see the module docstring) and return the :class:`FittedModel`.
 
     ``device``: ``"auto"`` (a GPU when torch sees one, else the CPU), ``"cpu"``
