@@ -172,3 +172,26 @@ def test_a_patient_lacking_a_modality_has_no_group_effects_there() -> None:
     b_players = [e.players.index(p) for p in ("b1", "b2", "b:rest")]
     np.testing.assert_allclose(e.shapley[2, b_players], 0.0, atol=1e-12)
     assert np.abs(e.shapley[0, b_players]).max() > 1e-3
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_masked_rows_by_slices_equal_the_elementwise_select(shared: bool) -> None:
+    """A partly kept modality is assembled by slice copies when its kept columns form few runs and by
+    np.where otherwise; both give x in the kept columns and the background row elsewhere."""
+    from intersurv.interactions.coalitions import MAX_SLICE_RUNS, _mixed, _runs
+    from intersurv.interactions.maskers import Background
+
+    rng = np.random.default_rng(5)
+    b, k, d = 6, 4, 50
+    x = rng.normal(size=(b, d)).astype(np.float32)
+    values = {"m": rng.normal(size=(30, d)).astype(np.float32)}
+    index = np.tile(rng.integers(30, size=k), (b, 1)) if shared else rng.integers(30, size=(b, k))
+    background = Background("marginal", values, index, shared)
+    idx = index.reshape(-1)
+    few = np.zeros(d, dtype=bool)
+    few[3:11] = few[20:21] = few[40:] = True
+    many = np.arange(d) % 2 == 0
+    assert len(_runs(few)) == 3 and len(_runs(many)) == 25 > MAX_SLICE_RUNS
+    for keep in (few, many):
+        want = np.where(keep, np.repeat(x, k, axis=0), values["m"][idx])
+        np.testing.assert_array_equal(_mixed(x, keep, background, "m", idx, lacking=False), want)

@@ -100,6 +100,17 @@ def _kept_columns(c: int, masks: list[dict[str, np.ndarray]], widths: dict[str, 
     return {m: bool(k.all()) if k.all() or not k.any() else k for m, k in keep.items()}
 
 
+#: A partly kept modality whose kept columns form at most this many contiguous runs is assembled by slice
+#: copies (several times faster than an element-wise select); a scattered mask uses ``np.where``.
+MAX_SLICE_RUNS = 16
+
+
+def _runs(mask: np.ndarray) -> np.ndarray:
+    """``(R, 2)`` start and stop of the contiguous runs of True in a boolean vector."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[False], mask, [False]]).astype(np.int8)))
+    return edges.reshape(-1, 2)
+
+
 def _mixed(x: np.ndarray, keep: np.ndarray, background: Background, m: str, idx: np.ndarray,
            lacking: bool) -> np.ndarray:
     """``(b K, d)`` rows of a partly kept modality: the patients' values ``x`` ``(b, d)`` in the ``keep``
@@ -110,8 +121,15 @@ def _mixed(x: np.ndarray, keep: np.ndarray, background: Background, m: str, idx:
     patient = x[:, None, :]
     bg = (background.values[m][background.index[0]][None] if background.shared
           else background.values[m][idx].reshape(b, k, d))
-    kept = keep & ~np.isnan(patient) if lacking else keep
-    return np.where(kept, patient, bg).reshape(b * k, d)
+    runs = None if lacking else _runs(keep)
+    if runs is None or len(runs) > MAX_SLICE_RUNS:
+        kept = keep & ~np.isnan(patient) if lacking else keep
+        return np.where(kept, patient, bg).reshape(b * k, d)
+    out = np.empty((b, k, d), dtype=np.result_type(x, bg))
+    out[...] = bg
+    for lo, hi in runs:
+        out[:, :, lo:hi] = patient[:, :, lo:hi]
+    return out.reshape(b * k, d)
 
 
 def evaluate_coalitions(
