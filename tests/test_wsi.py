@@ -405,3 +405,31 @@ def test_patch_geometry_picks_coarsest_level_not_coarser_than_target() -> None:
     assert (g.size_level0, g.level, g.read_size) == (448, 0, 448)
     g = patch_geometry(scanner, 1.0, 224, 0.5)  # 10x scan, upsampling: level 0, 112 px
     assert (g.size_level0, g.level, g.read_size) == (112, 0, 112)
+
+
+def test_report_thumbnails_are_cut_from_the_slide_files(slides: Path, pyramid, tmp_path: Path) -> None:
+    """A listed patch's thumbnail is its level-0 square read from the slide (here at pyramid level 2, exactly);
+    a corrupt slide and a slide without a file give none and a line each; every text is escaped."""
+    import io
+
+    from PIL import Image
+
+    from intersurv.report.html import _attention
+    from intersurv.report.thumbnails import patch_thumbnails
+
+    good = {"patch": 0, "x": 256, "y": 384, "weight": 0.5, "slide": "TCGA-AA-0001-01Z-00-DX1"}
+    patches = [good, {"patch": 1, "x": 0, "y": 0, "weight": 0.2, "slide": "TCGA-AA-0002-01Z-00-DX1"},
+               {"patch": 2, "x": 0, "y": 0, "weight": 0.1, "slide": "<b>gone</b>"}]
+    results = {"architectures": {"late": {"attention": {"wsi": {
+        "highest": {"patient_id": "p1", "unit": "late_s0", "log_risk": 1.0, "patches": patches},
+        "lowest": {"patient_id": "p2", "unit": "late_s0", "log_risk": -1.0, "patches": [good]}}}}}}
+    thumbs, problems = patch_thumbnails(results, slides, patch_size=128, px=32)
+    assert set(thumbs) == {("TCGA-AA-0001-01Z-00-DX1", 256.0, 384.0)}
+    image = np.asarray(Image.open(io.BytesIO(thumbs[("TCGA-AA-0001-01Z-00-DX1", 256.0, 384.0)])).convert("RGB"))
+    np.testing.assert_array_equal(image, pyramid[2][384 // 4:512 // 4, 256 // 4:384 // 4])
+    assert len(problems) == 2 and "TCGA-AA-0002-01Z-00-DX1.svs" in problems[0] and "<b>gone</b>" in problems[1]
+    html = _attention(results, thumbs, problems)
+    assert html.count("data:image/png;base64,") == 2  # the patch is listed for both patients
+    assert "<b>gone</b>" not in html and "&lt;b&gt;gone&lt;/b&gt;" in html
+    with pytest.raises(IntersurvError, match="not a directory"):
+        patch_thumbnails(results, tmp_path / "nowhere")

@@ -17,6 +17,7 @@ from ..errors import IntersurvError
 from ..io.atomic import atomic_path, write_text_atomic
 from .html import render_html
 from .plots import PLOTS, render_plots
+from .thumbnails import PATCH_SIZE, patch_thumbnails
 
 PATIENT_COLUMNS = ("arch", "seed", "fold", "patient_id", "time", "event", "log_risk", "local_intershap")
 
@@ -54,10 +55,14 @@ def load_patients(run_dir: str | Path) -> pd.DataFrame | None:
     return df
 
 
-def build_report(run_dir: str | Path) -> Path:
-    """Write ``plots/<name>.png`` and ``report.html`` into ``run_dir``; return the report's path."""
+def build_report(run_dir: str | Path, slides: str | Path | None = None, patch_size: int = PATCH_SIZE) -> Path:
+    """Write ``plots/<name>.png`` and ``report.html`` into ``run_dir``; return the report's path.
+
+    ``slides``: a directory of slide files; the attention-MIL section then shows thumbnails of its
+    patches (``patch_size`` level-0 pixels wide; :mod:`intersurv.report.thumbnails`)."""
     run_dir = Path(run_dir)
     results = load_results(run_dir)
+    thumbnails, problems = patch_thumbnails(results, slides, patch_size) if slides is not None else ({}, [])
     patients = load_patients(run_dir)
     images = render_plots(results, patients)
     plot_dir = run_dir / "plots"
@@ -69,5 +74,5 @@ def build_report(run_dir: str | Path) -> Path:
         elif target.exists():  # a figure this run no longer supports must not look current
             target.unlink()
     report = run_dir / "report.html"
-    write_text_atomic(report, render_html(results, patients, images))
+    write_text_atomic(report, render_html(results, patients, images, thumbnails, problems))
     return report

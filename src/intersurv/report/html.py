@@ -21,6 +21,7 @@ from .definitions import definitions_html
 from .groups import groups_html
 from .forest import FOREST_CSS, audit_lead_html
 from .tables import fmt, key_value_html, main_table_html, null_table_html, prognostic_table_html, truth_html
+from .thumbnails import PatchKey
 
 TOP_PATIENTS = 10
 
@@ -37,6 +38,8 @@ img { max-width: 100%; }
 .verdict li { margin: 0.3em 0; }
 .answer { background: #f6f8fa; border-left: 4px solid #2e7d32; padding: 0.2em 1em; margin: 1em 0; }
 .answer-table td:first-child { font-weight: 600; white-space: nowrap; }
+.patch { display: inline-flex; align-items: center; gap: 0.4em; margin: 0.1em 0; }
+.patch img { width: 96px; height: auto; }
 """
 
 
@@ -103,15 +106,28 @@ def _patch_text(p: Mapping[str, Any]) -> str:
     return f"#{p.get('patch')} {where}{slide}: {fmt(p.get('weight'), 4)}"
 
 
-def _attention(results: Mapping[str, Any]) -> str:
+def _patch_html(p: Mapping[str, Any], thumbnails: Mapping[PatchKey, bytes]) -> str:
+    text = _e(_patch_text(p))
+    png = (thumbnails.get((str(p["slide"]), float(p["x"]), float(p["y"])))
+           if p.get("slide") and p.get("x") is not None and p.get("y") is not None else None)
+    if png is None:
+        return text
+    data = base64.b64encode(png).decode("ascii")
+    return f"<span class=\"patch\"><img alt=\"{text}\" src=\"data:image/png;base64,{data}\"> {text}</span>"
+
+
+def _attention(results: Mapping[str, Any], thumbnails: Mapping[PatchKey, bytes] | None = None,
+               problems: list[str] | None = None) -> str:
     """The most-attended patches of the highest- and lowest-risk test patients of each attention-MIL
-    architecture ("" when the run has none)."""
+    architecture ("" when the run has none), with their thumbnails where ``thumbnails`` has them
+    (:mod:`.thumbnails`) and a note of the slides that gave none (``problems``)."""
+    thumbnails = thumbnails or {}
     rows = []
     for name, a in (results.get("architectures") or {}).items():
         for m, picks in ((a or {}).get("attention") or {}).items():
             for role in ("highest", "lowest"):
                 e = picks.get(role) or {}
-                patches = "<br>".join(_e(_patch_text(p)) for p in e.get("patches") or [])
+                patches = "<br>".join(_patch_html(p, thumbnails) for p in e.get("patches") or [])
                 rows.append("<tr>" + "".join(f"<td>{_e(v)}</td>" for v in (
                     name, m, f"{role} risk", e.get("patient_id"), e.get("unit"), fmt(e.get("log_risk"), 3)))
                     + f"<td>{patches}</td></tr>\n")
@@ -119,10 +135,14 @@ def _attention(results: Mapping[str, Any]) -> str:
         return ""
     head = "".join(f"<th>{_e(h)}</th>" for h in ("architecture", "bag modality", "patient", "id", "unit",
                                                   "log-risk", "most-attended patches: #index (x, y) slide: weight"))
+    shown = ("; thumbnails cut from the slide files given to <code>intersurv report --slides</code>" if thumbnails
+             else "; <code>intersurv report RUN --slides DIR</code> adds their thumbnails from the slide files")
+    missing = "".join(f"<li>{_e(line)}</li>" for line in problems or [])
     return ("<h2>Where attention-MIL models look</h2>\n<p class=\"note\">For the test patients with the highest "
             "and the lowest predicted risk (over all units), the patches with the largest attention weights "
-            "and their level-0 coordinates; every patch's weight is in the unit's attention.parquet.</p>\n"
-            f"<table class=\"attention\"><thead><tr>{head}</tr></thead><tbody>\n{''.join(rows)}</tbody></table>")
+            f"and their level-0 coordinates{shown}; every patch's weight is in the unit's attention.parquet.</p>\n"
+            + (f"<p class=\"note\">No thumbnails for:</p><ul class=\"note\">{missing}</ul>\n" if missing else "")
+            + f"<table class=\"attention\"><thead><tr>{head}</tr></thead><tbody>\n{''.join(rows)}</tbody></table>")
 
 
 def _truth(results: Mapping[str, Any]) -> str:
@@ -132,8 +152,9 @@ def _truth(results: Mapping[str, Any]) -> str:
     return "<h2>Ground truth (simulated cohort)</h2>\n" + truth_html(truth)
 
 
-def render_html(results: Mapping[str, Any], patients: pd.DataFrame | None, images: Mapping[str, bytes]) -> str:
-    """The whole report as one HTML document."""
+def render_html(results: Mapping[str, Any], patients: pd.DataFrame | None, images: Mapping[str, bytes],
+                thumbnails: Mapping[PatchKey, bytes] | None = None, problems: list[str] | None = None) -> str:
+    """The whole report as one HTML document (``thumbnails``, ``problems``: :func:`.thumbnails.patch_thumbnails`)."""
     protocol = dict(results.get("protocol") or {})
     seeds = protocol.get("seeds")
     name = (results.get("cohort") or {}).get("name", "")
@@ -159,7 +180,7 @@ def render_html(results: Mapping[str, Any], patients: pd.DataFrame | None, image
         _prognostic(results),
         "<h2>Patients with the strongest interaction</h2>",
         _top_patients(patients),
-        _attention(results),
+        _attention(results, thumbnails, problems),
         "<h2>Protocol</h2>",
         f"<p>Seeds: {_e(', '.join(map(str, seeds)) if isinstance(seeds, list) else seeds)}</p>",
         key_value_html(protocol),
