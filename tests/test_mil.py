@@ -305,3 +305,15 @@ def test_fit_batched_trains_mil_models_one_by_one(cohort) -> None:
     X = model_inputs(models[0], cohort)
     assert all(isinstance(m, MILFittedModel) for m in models)
     np.testing.assert_array_equal(models[0](X), intersurv.fit(cohort, "late", seed=3, **TINY)(X))
+
+
+def test_mil_default_batch_is_mil_batch_size_not_the_whole_training_part(cohort, monkeypatch) -> None:
+    import intersurv.training.mil_fit as mil_fit
+
+    monkeypatch.setattr(mil_fit, "MIL_BATCH_SIZE", 8)  # the tiny cohort's training part is below 64
+    default = intersurv.fit(cohort, "late", seed=2, **TINY)
+    X = model_inputs(default, cohort)
+    explicit = intersurv.fit(cohort, "late", seed=2, batch_size=8, **TINY)
+    whole = intersurv.fit(cohort, "late", seed=2, batch_size=10_000, **TINY)
+    np.testing.assert_array_equal(default(X), explicit(X))
+    assert not np.array_equal(default(X), whole(X))

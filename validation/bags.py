@@ -64,14 +64,15 @@ def main() -> None:
     from intersurv.audit.comparisons import compare, unit_scores
     from intersurv.training.config import ExperimentConfig
     from intersurv.training.experiment import run_experiment
+    from intersurv.training.settings import DEFAULT_TRAIN
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, required=True, help="run directory (resumable)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--max-epochs", type=int, default=60)
-    ap.add_argument("--patience", type=int, default=15)
+    ap.add_argument("--max-epochs", type=int, default=DEFAULT_TRAIN.max_epochs, help="default: the audit's")
+    ap.add_argument("--patience", type=int, default=DEFAULT_TRAIN.patience, help="default: the audit's")
     ap.add_argument("--train", action="append", default=[], metavar="KEY=VALUE",
                     help="a [train] setting for both models (TOML value), e.g. bag_mean=false; repeatable")
     ap.add_argument("--json", type=Path, help="write the summary here")

@@ -22,7 +22,8 @@ that of :mod:`intersurv.training.fit`, with bags:
    Every bag of the training and validation parts is read once and held reduced
    (float32, sum of n_a x k values), so an epoch never reads the bag files.
 3. **Training**: Adam on the Cox partial likelihood over mini-batches of
-   ``batch_size`` patients (None: the whole training part), in a seeded order;
+   ``batch_size`` patients (None: :data:`MIL_BATCH_SIZE`; a number at least the
+   training part's size: the whole part), in a seeded order;
    at every step each patient contributes at most ``bag_patches`` patches drawn
    without replacement (seeded), and the batch is padded to its largest bag with
    a mask (:func:`padded`).
@@ -70,6 +71,10 @@ _MOMENT_ROWS = 8192
 CHUNK_PATCHES = 1 << 16
 #: The per-unit file of attention weights (:func:`attention_table` of the test patients).
 ATTENTION_FILE = "attention.parquet"
+#: Patients per step of an attention-MIL model when ``batch_size`` is None (a tabular network then takes
+#: the whole training part): one step per epoch is too few for the attention to settle, and 64 is what
+#: ``validation/bags.py`` validated.
+MIL_BATCH_SIZE = 64
 #: Prefix of the patch axes in the safetensors file.
 PATCH_AXES_KEY = "patch_axes/"
 
@@ -362,6 +367,7 @@ def fit_mil(cohort: Cohort, arch: str, seed: int, settings: TrainSettings) -> MI
     t = {p: torch.from_numpy(c.time) for p, c in parts.items()}
     e = {p: torch.from_numpy(c.event.astype(bool)) for p, c in parts.items()}
     n, ties = train.n_patients, settings.ties
+    batch_size = MIL_BATCH_SIZE if settings.batch_size is None else settings.batch_size
 
     def log_risk(part: str) -> torch.Tensor:
         emb = {m: torch.from_numpy(encode_bags(network, m, np.array([len(r) for r in reduced[part][m]]),
@@ -369,10 +375,10 @@ def fit_mil(cohort: Cohort, arch: str, seed: int, settings: TrainSettings) -> MI
         return network.head_forward({**x[part], **emb})
 
     def batch_losses(epoch: int):
-        if settings.batch_size is None or settings.batch_size >= n:
+        if batch_size >= n:
             batches = [torch.arange(n)]
         else:
-            batches = list(torch.randperm(n, generator=order_rng).split(settings.batch_size))
+            batches = list(torch.randperm(n, generator=order_rng).split(batch_size))
         for b in batches:
             if not e["train"][b].any():
                 yield None

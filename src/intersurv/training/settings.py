@@ -18,7 +18,8 @@ reported before a run directory is written.
   the three TCGA tables stopped at the cap; at 1000 none (``validation/convergence.py``,
   ``docs/validation.md``). A fit that stops by patience before the cap is the same
   whatever the cap;
-* ``batch_size``: patients per step, ``None`` for the whole training part (else >= 2);
+* ``batch_size``: patients per step, ``None`` for the whole training part (else >= 2); an
+  attention-MIL model takes ``None`` as 64 patients (:data:`intersurv.training.mil_fit.MIL_BATCH_SIZE`);
 * ``ties``: ``efron`` or ``breslow`` (the Cox partial likelihood's handling of tied times);
 * ``reduce``: ``"none"``, ``"auto"`` or a number of principal components
   (:mod:`intersurv.training.pca`);
