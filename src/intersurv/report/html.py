@@ -21,7 +21,7 @@ from .definitions import definitions_html
 from .groups import groups_html
 from .forest import FOREST_CSS, audit_lead_html
 from .tables import fmt, key_value_html, main_table_html, null_table_html, prognostic_table_html, truth_html
-from .thumbnails import PatchKey
+from .thumbnails import PatchKey, patch_key
 
 TOP_PATIENTS = 10
 
@@ -108,8 +108,8 @@ def _patch_text(p: Mapping[str, Any]) -> str:
 
 def _patch_html(p: Mapping[str, Any], thumbnails: Mapping[PatchKey, bytes]) -> str:
     text = _e(_patch_text(p))
-    png = (thumbnails.get((str(p["slide"]), float(p["x"]), float(p["y"])))
-           if p.get("slide") and p.get("x") is not None and p.get("y") is not None else None)
+    key = patch_key(p)
+    png = thumbnails.get(key) if key is not None else None
     if png is None:
         return text
     data = base64.b64encode(png).decode("ascii")

@@ -37,6 +37,13 @@ def listed_patches(results: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
                 yield from ((picks or {}).get(role) or {}).get("patches") or []
 
 
+def patch_key(patch: Mapping[str, Any]) -> PatchKey | None:
+    """``(slide, x, y)`` of a listed patch, or None when it has no slide name or no coordinates."""
+    if not patch.get("slide") or patch.get("x") is None or patch.get("y") is None:
+        return None
+    return str(patch["slide"]), float(patch["x"]), float(patch["y"])
+
+
 def find_slide(slides: Path, name: str) -> Path | None:
     """The slide file of slide ``name`` in directory ``slides`` (module docstring), or None."""
     from ..wsi.slide import SLIDE_SUFFIXES
@@ -74,9 +81,8 @@ def patch_thumbnails(results: Mapping[str, Any], slides: str | Path, patch_size:
     if isinstance(patch_size, bool) or not isinstance(patch_size, int) or patch_size < 1:
         raise IntersurvError(f"the patch size must be a positive number of level-0 pixels (got {patch_size!r})")
     wanted: dict[str, set[tuple[float, float]]] = {}
-    for p in listed_patches(results):
-        if p.get("slide") and p.get("x") is not None and p.get("y") is not None:
-            wanted.setdefault(str(p["slide"]), set()).add((float(p["x"]), float(p["y"])))
+    for key in filter(None, map(patch_key, listed_patches(results))):
+        wanted.setdefault(key[0], set()).add(key[1:])
     thumbnails: dict[PatchKey, bytes] = {}
     problems: list[str] = []
     for name, corners in wanted.items():
