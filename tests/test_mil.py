@@ -168,7 +168,7 @@ def test_mil_fit_is_reproducible_and_saves_without_pickle(cohort, late, tmp_path
     np.testing.assert_array_equal(loaded(X), late(X))
 
 
-@pytest.mark.parametrize(("key", "value"), [("bag_heads", 0), ("bag_mean", "yes")])
+@pytest.mark.parametrize(("key", "value"), [("bag_heads", 0), ("bag_mean", "yes"), ("bag_weight_decay", -1e-3)])
 def test_bad_mil_settings_are_one_line_errors(cohort, key, value) -> None:
     with pytest.raises(IntersurvError, match=key):
         intersurv.fit(cohort, "late", seed=0, **{**TINY, key: value})
@@ -317,3 +317,19 @@ def test_mil_default_batch_is_mil_batch_size_not_the_whole_training_part(cohort,
     whole = intersurv.fit(cohort, "late", seed=2, batch_size=10_000, **TINY)
     np.testing.assert_array_equal(default(X), explicit(X))
     assert not np.array_equal(default(X), whole(X))
+
+
+def test_bag_weight_decay_penalises_the_encoders_and_weight_decay_the_head(cohort, monkeypatch) -> None:
+    groups = []
+
+    class RecordingAdam(torch.optim.Adam):
+        def __init__(self, params, **kw):
+            super().__init__(params, **kw)
+            groups.extend(self.param_groups)
+
+    monkeypatch.setattr(torch.optim, "Adam", RecordingAdam)
+    model = intersurv.fit(cohort, "late", seed=0, weight_decay=0.25, bag_weight_decay=0.5, **TINY)
+    decay = {id(p): g["weight_decay"] for g in groups for p in g["params"]}
+    assert {decay[id(p)] for p in model.module.encoders.parameters()} == {0.5}
+    assert {decay[id(p)] for p in model.module.head.parameters()} == {0.25}
+    assert len(decay) == sum(1 for _ in model.module.parameters())  # every weight is trained, once

@@ -207,7 +207,7 @@ def _results(delta: dict[str, dict[str, tuple[float, float, float, float]]], c: 
             "architectures": {a: {"c_index": {"mean": m}} for a, m in c.items()},
             "comparisons": {a: {ref: {"ref_arch": ref, "delta_c": d, "ci": [lo, hi], "df": 9, "p_value": p}
                                 for ref, (d, lo, hi, p) in refs.items()} for a, refs in delta.items()},
-            "interaction_test": {"cohort": {"p_value": 0.4, "estimate": 0.0, "ci": [0.0, 0.1],
+            "interaction_test": {"cohort": {"detected": False, "p_value": 0.4, "estimate": 0.0, "ci": [0.0, 0.1],
                                             "minimum_detectable": 0.3}},
             "verdict": ["v"]}
 
@@ -255,3 +255,6 @@ def test_a_difference_that_does_not_survive_holm_is_not_called_better() -> None:
     sentence = cohort_sentence(study["cohorts"][1])
     assert "vs late fusion" in sentence and "better by its own interval, not distinguishable after Holm" in sentence
     assert "clinical reference \u0394C +0.100 [+0.050, +0.150] (Holm p 0.01): better;" in sentence
+    # the interaction test reads as in the audit's answer block
+    assert sentence.endswith("; cohort interaction not detected: p = 0.4; InterSHAP estimate 0.0 % [0.0 %, 10.0 %]; "
+                             "minimum detectable (80 % power) 30.0 %.")

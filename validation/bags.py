@@ -15,7 +15,8 @@ split. The comparison is the audit's own paired comparison
 C with the Nadeau-Bengio corrected resampled t interval). Attention: for
 every MIL unit and test patient, the AUROC of the patch attention weights
 (``attention.parquet``) against the simulator's true informative flag; the
-table gives the mean over test patients and units.
+table gives the mean over test patients and units, and ``per_unit`` each MIL unit's C, its
+pooled twin's C, its attention AUROC and its best epoch.
 
 The run directory is resumable: a second call trains only the units that are
 missing, so the study can be run in chunks (e.g. ``timeout 840``); the summary
@@ -57,6 +58,25 @@ def attention_auroc(run_units, cohort) -> list[float]:
                 aucs.append(roc_auc_score(flag, rows.sort_values("patch")["weight"].to_numpy()))
         out.append(float(np.mean(aucs)))
     return out
+
+
+def room(cohort) -> dict[str, float]:
+    """Harrell's C over the whole cohort of the true log-risk, of its best quadratic approximation from the
+    two WSI factors (grade and the WSI's own factor: what a perfect WSI-only model could know) and of the
+    best quadratic from the grade alone (about what the pooled mean can read)."""
+    from intersurv.metrics import harrell_c
+
+    latent = cohort.truth["latent"]
+    row = {p: i for i, p in enumerate(latent["ids"])}
+    at = [row[str(p)] for p in cohort.ids]
+    grade, own, h = (np.asarray(latent[k], dtype=np.float64)[at] for k in ("wsi_grade", "wsi_own", "log_risk"))
+    both = np.column_stack([np.ones_like(grade), grade, grade ** 2, own, own ** 2, grade * own])
+
+    def c_of_fit(x: np.ndarray) -> float:
+        return float(harrell_c(x @ np.linalg.lstsq(x, h, rcond=None)[0], cohort.time, cohort.event))
+
+    return {"c_true": float(harrell_c(h, cohort.time, cohort.event)), "c_wsi_quadratic": c_of_fit(both),
+            "c_grade_quadratic": c_of_fit(both[:, :3])}
 
 
 def main() -> None:
@@ -110,8 +130,13 @@ def main() -> None:
     done = [u for u in units if u.done]
     scores = {a: [unit_scores(u) for u in done if u.arch == a] for a in (mil, pooled)}
     paired = compare(scores[mil], scores[pooled], "cv")
-    auroc = attention_auroc([u for u in done if u.arch == mil], cohort)
+    mil_units = [u for u in done if u.arch == mil]
+    auroc = attention_auroc(mil_units, cohort)
     c = {a: [s.metrics["c_harrell"] for s in scores[a]] for a in (mil, pooled)}
+    c_pooled = {(u.seed, u.fold): u.result["metrics"]["c_harrell"] for u in done if u.arch == pooled}
+    per_unit = [{"seed": u.seed, "fold": u.fold, "c_mil": round(u.result["metrics"]["c_harrell"], 4),
+                 "c_pooled": round(c_pooled[u.seed, u.fold], 4), "attention_auroc": round(a, 3),
+                 "best_epoch": u.result["best_epoch"]} for u, a in zip(mil_units, auroc)]
     summary = {
         "cohort": "smoke" if args.smoke else f"glioma-bags (n=575, seed {args.cohort_seed})", "seeds": list(args.seeds),
         "folds": args.folds,
@@ -121,7 +146,10 @@ def main() -> None:
         "c_pooled": {"mean": float(np.mean(c[pooled])), "sd": float(np.std(c[pooled], ddof=1))},
         "delta_c": paired["delta_c"], "ci": paired["ci"], "p_value": paired["p_value"],
         "attention_auroc": {"mean": float(np.mean(auroc)), "min": float(np.min(auroc)), "units": len(auroc)},
-        "seconds": round(time.perf_counter() - started, 1),
+        "seconds": round(time.perf_counter() - started, 1),  # this call (a resumed call trains only what is missing)
+        "unit_seconds": round(sum(u.result["seconds"] for u in done), 1),  # every unit's own time, summed
+        "room": None if args.smoke else room(cohort),
+        "per_unit": per_unit,
     }
     print(json.dumps(summary, indent=1))
     if args.json:

@@ -1,6 +1,6 @@
 """The three shared TCGA tables in one ``intersurv study`` (issue 22), and its answers as markdown.
 
-    PYTHONPATH=src python validation/tcga_study.py DATA_DIR STUDY_DIR [--seeds 0,1,2,3,4] [--jobs 2]
+    PYTHONPATH=src python validation/tcga_study.py DATA_DIR STUDY_DIR [--seeds 0,1,2,3,4] [--jobs 2] [--rebuild]
 
 Runs (or resumes) ``intersurv study --cohorts DATA_DIR/tcga_{gbmlgg,brca,coadread}_all_clean.csv.zip
 --jobs J --out STUDY_DIR`` with every other option the audit's default (``--seeds`` only when given)
@@ -59,10 +59,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("out", help="study directory (resumed if it exists)")
     p.add_argument("--seeds", help="seeds of the audit (default: the audit's, 0-4)")
     p.add_argument("--jobs", default="2")
+    p.add_argument("--rebuild", action="store_true",
+                   help="train nothing: rebuild study.json from the finished cohorts (intersurv report STUDY_DIR), "
+                        "e.g. after a change to the pooling, and print the tables")
     args = p.parse_args(argv)
     started = time.perf_counter()
-    code = intersurv(["study", "--cohorts", *(str(Path(args.data) / t) for t in TABLES), "--jobs", args.jobs,
-                      *(["--seeds", args.seeds] if args.seeds else []), "--out", args.out])
+    code = (intersurv(["report", args.out]) if args.rebuild else
+            intersurv(["study", "--cohorts", *(str(Path(args.data) / t) for t in TABLES), "--jobs", args.jobs,
+                       *(["--seeds", args.seeds] if args.seeds else []), "--out", args.out]))
     if code:
         return code
     print(f"\nwall time of this invocation: {time.perf_counter() - started:.0f} s\n")

@@ -35,6 +35,11 @@ import torch
 from torch import nn
 
 
+def embedding_width(dim: int, heads: int, mean: bool) -> int:
+    """Width of a bag's embedding: D per attention head, and D more with the bag-mean branch."""
+    return (int(heads) + bool(mean)) * int(dim)
+
+
 class GatedAttentionMIL(nn.Module):
     """Bag ``(B, K, d)`` + mask ``(B, K)`` -> embedding ``(B, out_dim)`` and attention ``(B, K)`` (module docstring)."""
 
@@ -46,8 +51,8 @@ class GatedAttentionMIL(nn.Module):
         self.dim = int(dim if dim is not None else in_dim)
         self.mean = bool(mean)
         self.heads = int(heads)
-        #: Width of the embedding: H D, plus D with the mean branch.
-        self.out_dim = (self.heads + self.mean) * self.dim
+        #: Width of the embedding (:func:`embedding_width`).
+        self.out_dim = embedding_width(self.dim, self.heads, self.mean)
         self.V = nn.Linear(self.dim, attention)
         self.U = nn.Linear(self.dim, attention)
         self.w = nn.Linear(attention, self.heads)

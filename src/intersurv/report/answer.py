@@ -33,7 +33,8 @@ def _against_text(entry: Mapping[str, Any]) -> str:
     return f"{answer}: \u0394C {delta}, p = {fmt_p(entry.get('p_value'))} ({entry['verdict']})"
 
 
-def _interaction_text(test: Mapping[str, Any] | None) -> str:
+def interaction_text(test: Mapping[str, Any] | None) -> str:
+    """The cohort interaction test in a phrase ("detected: p = ...; InterSHAP estimate ...; minimum detectable ...")."""
     if not test:
         return "not tested in this run"
     if test.get("detected") is None:
@@ -65,7 +66,7 @@ def answer_rows(results: Mapping[str, Any]) -> list[list[str]]:
             continue
         name = title if entry.get("ref_arch") == ref else f"{title} ({entry.get('ref_arch')})"
         rows.append([f"better than {name}?", _against_text(entry)])
-    rows.append(["interaction in the cohort?", _interaction_text(block.get("interaction"))])
+    rows.append(["interaction in the cohort?", interaction_text(block.get("interaction"))])
     return rows
 
 

@@ -3,7 +3,7 @@
 Each row is a difference in Harrell's C (model minus reference on the same test
 patients) with its 95 % interval: the corrected resampled t-test of
 :mod:`intersurv.audit.comparisons` per cohort, and for a study's pooled rows the
-DerSimonian-Laird random-effects estimate with its normal interval
+DerSimonian-Laird random-effects estimate with its modified Hartung-Knapp interval
 (:mod:`intersurv.audit.meta`), drawn as a diamond. Figures are built without
 pyplot (Agg canvas), like :mod:`.plots`; :func:`forest_figure_html` embeds one
 as a captioned base64 PNG, escaping every text.
@@ -30,7 +30,7 @@ AUDIT_CAPTION = ("Difference in Harrell's C, model minus reference, on the same 
 STUDY_CAPTION = ("Difference in Harrell's C, fusion architecture minus reference, per cohort (> 0 favours "
                  "fusion); bars: each cohort's 95 % interval of the corrected resampled t-test over its seeds "
                  "and folds (not adjusted for multiple comparisons); diamonds: DerSimonian-Laird random-effects "
-                 "pooled estimate with its 95 % normal interval")
+                 "pooled estimate with its 95 % modified Hartung-Knapp interval (t on cohorts - 1 df)")
 
 #: Layout of the lead (verdict beside the forest plot; the figure wraps below on narrow screens).
 FOREST_CSS = """

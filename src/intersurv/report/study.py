@@ -16,10 +16,11 @@ from typing import Any, Mapping
 
 from ..errors import IntersurvError
 from ..io.atomic import atomic_path, write_text_atomic
+from .answer import interaction_text
 from .comparisons import fmt_delta
 from .forest import STUDY_CAPTION, forest_figure_html, study_forest
 from .html import _CSS
-from .tables import DASH, _html_table, fmt, fmt_ci, fmt_p, fmt_pct
+from .tables import DASH, _html_table, fmt, fmt_p, fmt_pct
 
 REF_NAMES = {"late": "late fusion", "clinical": "the clinical reference", "best_unimodal": "the best unimodal model"}
 
@@ -34,23 +35,12 @@ def _versus(entry: Mapping[str, Any] | None) -> str:
     return f"{fmt_delta(entry.get('delta_c'), entry.get('ci'))} (Holm p {fmt_p(entry.get('p_adjusted'))})"
 
 
-def _interaction_text(test: Mapping[str, Any] | None) -> str:
-    if not test:
-        return "cohort interaction test not run"
-    if test.get("p_value") is None:
-        return f"cohort interaction test not run ({test.get('skipped') or 'too few events'})"
-    md = test.get("minimum_detectable")
-    return (f"cohort interaction test p = {fmt_p(test['p_value'])}, estimated InterSHAP "
-            f"{fmt_pct(test.get('estimate'))} {fmt_ci(test.get('ci'), pct=True)}, minimum detectable "
-            + (fmt_pct(md) if md is not None else "above every planted strength"))
-
-
 def cohort_sentence(row: Mapping[str, Any]) -> str:
     """One cohort's answer in a sentence."""
     head = f"{row['name']} ({row.get('n_patients', '?')} patients, {row.get('n_events', '?')} events): "
     best = row.get("best")
     if not best:
-        return head + "no fusion model finished; " + _interaction_text(row.get("interaction")) + "."
+        return head + "no fusion model finished; cohort interaction " + interaction_text(row.get("interaction")) + "."
     parts = [f"best fusion model {best['arch']} (mean C {fmt(best.get('c_index'))})"]
     for ref, entry in (best.get("versus") or {}).items():
         label = REF_NAMES.get(ref, ref) + ("" if entry.get("ref_arch") in (None, ref) else f" ({entry['ref_arch']})")
@@ -58,7 +48,7 @@ def cohort_sentence(row: Mapping[str, Any]) -> str:
         if adjusted is not None and adjusted != verdict:
             verdict = f"{verdict} by its own interval, {adjusted} after Holm's adjustment"
         parts.append(f"vs {label} \u0394C {_versus(entry)}: {verdict}")
-    return head + "; ".join(parts) + "; " + _interaction_text(row.get("interaction")) + "."
+    return head + "; ".join(parts) + "; " + "cohort interaction " + interaction_text(row.get("interaction")) + "."
 
 
 def pooled_sentences(study: Mapping[str, Any]) -> list[str]:

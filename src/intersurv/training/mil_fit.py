@@ -21,7 +21,8 @@ that of :mod:`intersurv.training.fit`, with bags:
    number from each patient, drawn with ``derive_seed(BAG_PATCHES, seed)``).
    Every bag of the training and validation parts is read once and held reduced
    (float32, sum of n_a x k values), so an epoch never reads the bag files.
-3. **Training**: Adam on the Cox partial likelihood over mini-batches of
+3. **Training**: Adam (L2 penalty ``bag_weight_decay`` on the encoders, ``weight_decay`` on
+   the fusion head) on the Cox partial likelihood over mini-batches of
    ``batch_size`` patients (None: :data:`MIL_BATCH_SIZE`; a number at least the
    training part's size: the whole part), in a seeded order;
    at every step each patient contributes at most ``bag_patches`` patches drawn
@@ -53,7 +54,7 @@ from ..bags import BagSet
 from ..cohort import Cohort
 from ..errors import IntersurvError
 from ..models import build_model, model_modalities, resolve_hyper
-from ..models.mil import MILNetwork
+from ..models.mil import MILNetwork, embedding_width
 from ..seeds import BAG_PATCHES, derive_seed
 from .device import resolve_device
 from .epochs import train_epochs
@@ -204,7 +205,7 @@ def build_network(arch: str, tabular_widths: dict[str, int], patch_widths: dict[
                   dim: int, attention: int, hyper: dict[str, Any], mean: bool = False, heads: int = 1) -> MILNetwork:
     """A fresh MIL network: ``arch`` as head over ``order`` (width ``(heads + mean) dim`` for the bag
     modalities: one ``dim`` per attention head and one for the bag-mean branch)."""
-    width = (heads + mean) * dim
+    width = embedding_width(dim, heads, mean)
     head = build_model(arch, {m: width if m in patch_widths else tabular_widths[m] for m in order}, **hyper)
     network = MILNetwork(head, patch_widths, dim=dim, attention=attention, dropout=head.hyper.get("dropout", 0.0),
                          mean=mean, heads=heads)
@@ -393,7 +394,9 @@ def fit_mil(cohort: Cohort, arch: str, seed: int, settings: TrainSettings) -> MI
         network = build_network(arch, axes.widths({m: cohort.widths()[m] for m in tab}), patches.widths(), used,
                                 settings.bag_dim, settings.bag_attention, hyper, settings.bag_mean,
                                 settings.bag_heads).to(dev)
-        optimiser = torch.optim.Adam(network.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+        optimiser = torch.optim.Adam([
+            {"params": network.head.parameters(), "weight_decay": settings.weight_decay},
+            {"params": network.encoders.parameters(), "weight_decay": settings.bag_weight_decay}], lr=settings.lr)
         order_rng = torch.Generator().manual_seed(seed)
         history, best_epoch = train_epochs(
             network, optimiser, batch_losses, lambda: cox_nll(log_risk("val"), t["val"], e["val"], ties=ties),

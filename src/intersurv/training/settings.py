@@ -39,6 +39,10 @@ reported before a run directory is written.
   heads H (:mod:`intersurv.models.mil`),
   whether each bag's mean patch is subtracted first, and whether the embedding carries the
   bag's mean projected patch beside the attention-pooled one (the bag-mean branch);
+* ``bag_weight_decay``: Adam's L2 penalty (>= 0) on the attention-MIL encoders' weights
+  (``weight_decay`` is the fusion head's): a penalty ten times the head's
+  keeps the encoder from fitting the training patients before the attention has found the
+  few informative patches (``docs/validation.md``, issue 21);
 * ``hyper``: the architecture's hyperparameters (``hidden``, ``dropout``,
   ``rank``, ...), checked per architecture by :meth:`TrainSettings.check_architecture`.
 """
@@ -109,6 +113,7 @@ class TrainSettings:
     bag_heads: int = 2
     bag_center: bool = True
     bag_mean: bool = True
+    bag_weight_decay: float = 1e-3
     hyper: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -116,8 +121,9 @@ class TrainSettings:
             raise IntersurvError(f"val_fraction must be between 0 and 1 (got {self.val_fraction!r})")
         if not _is_number(self.lr) or self.lr <= 0:
             raise IntersurvError(f"lr must be a positive number (got {self.lr!r})")
-        if not _is_number(self.weight_decay) or self.weight_decay < 0:
-            raise IntersurvError(f"weight_decay must be a number >= 0 (got {self.weight_decay!r})")
+        for key in ("weight_decay", "bag_weight_decay"):
+            if not _is_number(getattr(self, key)) or getattr(self, key) < 0:
+                raise IntersurvError(f"{key} must be a number >= 0 (got {getattr(self, key)!r})")
         for key in ("max_epochs", "patience"):
             if not _is_int(getattr(self, key)) or getattr(self, key) < 1:
                 raise IntersurvError(f"{key} must be a positive integer (got {getattr(self, key)!r})")
