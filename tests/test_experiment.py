@@ -5,6 +5,7 @@ or standardisation, --jobs invariance, the per-unit step, the run directory API 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -16,6 +17,7 @@ import pandas as pd
 import pytest
 
 import intersurv
+from intersurv.bags import BagSet
 from intersurv.cli import main
 from intersurv.cli.train import parse_seeds
 from intersurv.cohort import Cohort
@@ -88,6 +90,22 @@ def test_a_different_config_is_refused(uninterrupted: Path, capsys: pytest.Captu
     assert main([*argv, "--out", str(uninterrupted), "--lr", "0.01"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "seeds" in err and "train.lr" in err
+
+
+def test_a_run_from_before_a_bag_setting_resumes_without_bags_only(uninterrupted: Path, tmp_path: Path) -> None:
+    old = tmp_path / "old"
+    shutil.copytree(uninterrupted, old)
+    cfg = json.loads((old / "config.json").read_text())
+    del cfg["experiment"]["train"]["bag_weight_decay"]  # as written by a version without that setting
+    (old / "config.json").write_text(json.dumps(cfg))
+    before = snapshot(old)
+    assert main([*BASE, "--out", str(old)]) == 0  # breast-cancer has no bags: the setting changes nothing
+    assert snapshot(old) == before
+    config = RunDir(old).config
+    bags = Cohort(ids=["p0", "p1"], time=[1.0, 2.0], event=[1, 0], modalities={"x": np.zeros((2, 1))},
+                  bags={"wsi": BagSet.from_arrays([np.zeros((2, 3), np.float32)] * 2)})
+    with pytest.raises(IntersurvError, match="bag_weight_decay"):
+        RunDir.create(old, config, bags)  # with bags it could change every unit
 
 
 def test_split_ids_never_mix_test_patients(uninterrupted: Path) -> None:

@@ -51,6 +51,10 @@ __all__ = ["IN_RUN_COHORT", "ExperimentConfig", "ProtocolConfig", "RunDir", "Uni
 IN_RUN_COHORT = "cohort"
 
 
+#: Dotted prefix of the attention-MIL settings in config.json (unused without bags).
+BAG_SETTINGS = "experiment.train.bag_"
+
+
 def _flat_diff(old: Any, new: Any, prefix: str = "") -> list[str]:
     """Dotted keys whose values differ between two JSON-like dicts."""
     if isinstance(old, dict) and isinstance(new, dict):
@@ -143,7 +147,10 @@ class RunDir:
 
         A different configuration or cohort is an :class:`IntersurvError` naming the
         differing keys; package versions are recorded but only a changed intersurv
-        version is reported (as a log line), since it may change results.
+        version is reported (as a log line), since it may change results. The
+        attention-MIL settings (``train.bag_*``) are not compared for a cohort without
+        bags, where they change nothing: a run started before a version added one
+        resumes (its config.json is left as it was).
         """
         path = Path(path)
         fresh = {
@@ -154,7 +161,7 @@ class RunDir:
         if cfg_path.is_file():
             old = _read_json(cfg_path)
             old_cmp = {k: old.get(k) for k in fresh}
-            diff = _flat_diff(old_cmp, fresh)
+            diff = [k for k in _flat_diff(old_cmp, fresh) if cohort.bags or not k.startswith(BAG_SETTINGS)]
             if diff:
                 shown = "; ".join(
                     f"{k.removeprefix('experiment.')}: {_short(_get(old_cmp, k))} -> {_short(_get(fresh, k))}"
