@@ -29,7 +29,6 @@ ADDITIVITY_TEST = "additivity-test"  # keys: the test's seed (an audit's: derive
 PLANTED = "planted-interaction"     # keys: the planted-power seed
 HELDOUT_TEST = "heldout-interaction-test"  # keys: unit seed, fold
 BAG_PATCHES = "bag-patches"         # keys: the fit's seed (patch sample of the PCA, patches per step)
-MIL_RESTART = "mil-restart"         # keys: the fit's seed, restart number (>= 1)
 
 
 def derive_seed(purpose: str, *keys: int) -> int:

@@ -55,7 +55,7 @@ from ..cohort import Cohort
 from ..errors import IntersurvError
 from ..models import build_model, model_modalities, resolve_hyper
 from ..models.mil import MILNetwork, embedding_width
-from ..seeds import BAG_PATCHES, MIL_RESTART, derive_seed
+from ..seeds import BAG_PATCHES, derive_seed
 from .device import resolve_device
 from .epochs import train_epochs
 from .fitted import _CHUNK_VALUES, FittedModel
@@ -389,28 +389,18 @@ def fit_mil(cohort: Cohort, arch: str, seed: int, settings: TrainSettings) -> MI
             yield cox_nll(network({m: v[b] for m, v in x["train"].items()}, bags), t["train"][b], e["train"][b],
                           ties=ties)
 
-    runs = []
-    for restart in range(settings.bag_restarts):
-        start = seed if restart == 0 else derive_seed(MIL_RESTART, seed, restart)
-        if restart:
-            rng = np.random.default_rng(start)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(start)
-            network = build_network(arch, axes.widths({m: cohort.widths()[m] for m in tab}), patches.widths(), used,
-                                    settings.bag_dim, settings.bag_attention, hyper, settings.bag_mean,
-                                    settings.bag_heads).to(dev)
-            optimiser = torch.optim.Adam([
-                {"params": network.head.parameters(), "weight_decay": settings.weight_decay},
-                {"params": network.encoders.parameters(), "weight_decay": settings.bag_weight_decay}],
-                lr=settings.lr)
-            order_rng = torch.Generator().manual_seed(start)
-            history, best_epoch = train_epochs(
-                network, optimiser, batch_losses, lambda: cox_nll(log_risk("val"), t["val"], e["val"], ties=ties),
-                max_epochs=settings.max_epochs, patience=settings.patience, what=arch, lr=settings.lr)
-        runs.append((history["val"][best_epoch - 1], network, history, best_epoch))
-    _, network, history, best_epoch = min(runs, key=lambda r: r[0])  # the first of equal losses
-    if len(runs) > 1:
-        history = {**history, "restarts": [r[0] for r in runs]}
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        network = build_network(arch, axes.widths({m: cohort.widths()[m] for m in tab}), patches.widths(), used,
+                                settings.bag_dim, settings.bag_attention, hyper, settings.bag_mean,
+                                settings.bag_heads).to(dev)
+        optimiser = torch.optim.Adam([
+            {"params": network.head.parameters(), "weight_decay": settings.weight_decay},
+            {"params": network.encoders.parameters(), "weight_decay": settings.bag_weight_decay}], lr=settings.lr)
+        order_rng = torch.Generator().manual_seed(seed)
+        history, best_epoch = train_epochs(
+            network, optimiser, batch_losses, lambda: cox_nll(log_risk("val"), t["val"], e["val"], ties=ties),
+            max_epochs=settings.max_epochs, patience=settings.patience, what=arch, lr=settings.lr)
     network.eval()
     with torch.no_grad():
         train_log_risk = log_risk("train").double().cpu().numpy()

@@ -114,7 +114,6 @@ class TrainSettings:
     bag_center: bool = True
     bag_mean: bool = True
     bag_weight_decay: float = 1e-3
-    bag_restarts: int = 1
     hyper: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -151,7 +150,7 @@ class TrainSettings:
         for key in ("bag_center", "bag_mean"):
             if not isinstance(getattr(self, key), bool):
                 raise IntersurvError(f"{key} must be true or false (got {getattr(self, key)!r})")
-        for key in ("bag_dim", "bag_attention", "bag_heads", "bag_restarts"):
+        for key in ("bag_dim", "bag_attention", "bag_heads"):
             if not _is_int(getattr(self, key)) or getattr(self, key) < 1:
                 raise IntersurvError(f"{key} must be a positive integer (got {getattr(self, key)!r})")
         object.__setattr__(self, "hyper", dict(self.hyper))
