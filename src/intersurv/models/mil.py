@@ -57,10 +57,6 @@ class GatedAttentionMIL(nn.Module):
         self.U = nn.Linear(self.dim, attention)
         self.w = nn.Linear(attention, self.heads)
 
-    def scorer_parameters(self) -> list[nn.Parameter]:
-        """The weights of the attention scores (V, U, w), not of the patch projection."""
-        return [p for layer in (self.V, self.U, self.w) for p in layer.parameters()]
-
     def scores(self, h: torch.Tensor) -> torch.Tensor:
         """The attention scores s_kh ``(..., K, H)`` of projected patches ``h`` ``(..., K, D)``."""
         return self.w(torch.tanh(self.V(h)) * torch.sigmoid(self.U(h)))

@@ -176,8 +176,7 @@ def fit(cohort: Cohort, arch: str, seed: int = 0, *, val_fraction: float = DEFAU
         bag_reduce: str | int = DEFAULT_TRAIN.bag_reduce, bag_dim: int = DEFAULT_TRAIN.bag_dim,
         bag_attention: int = DEFAULT_TRAIN.bag_attention, bag_center: bool = DEFAULT_TRAIN.bag_center,
         bag_mean: bool = DEFAULT_TRAIN.bag_mean, bag_heads: int = DEFAULT_TRAIN.bag_heads,
-        bag_weight_decay: float = DEFAULT_TRAIN.bag_weight_decay,
-        bag_attention_lr: float = DEFAULT_TRAIN.bag_attention_lr, **model_hyper: Any) -> FittedModel:
+        bag_weight_decay: float = DEFAULT_TRAIN.bag_weight_decay, **model_hyper: Any) -> FittedModel:
     """Train ``arch`` on ``cohort`` (see the module docstring) and return the :class:`FittedModel`.
 
     ``device``: ``"auto"`` (a GPU when torch sees one, else the CPU), ``"cpu"``
@@ -210,8 +209,7 @@ def fit(cohort: Cohort, arch: str, seed: int = 0, *, val_fraction: float = DEFAU
                              l1_ratio=l1_ratio, inner_folds=inner_folds, device=device, bag_patches=bag_patches,
                              bag_reduce=bag_reduce, bag_dim=bag_dim, bag_attention=bag_attention,
                              bag_center=bag_center, bag_mean=bag_mean, bag_heads=bag_heads,
-                             bag_weight_decay=bag_weight_decay, bag_attention_lr=bag_attention_lr,
-                             hyper=model_hyper)
+                             bag_weight_decay=bag_weight_decay, hyper=model_hyper)
     transform_per_modality(transform, [], cohort.modality_names)  # names checked before anything is fitted
     if is_linear(arch):
         from .linear import fit_linear

@@ -394,14 +394,9 @@ def fit_mil(cohort: Cohort, arch: str, seed: int, settings: TrainSettings) -> MI
         network = build_network(arch, axes.widths({m: cohort.widths()[m] for m in tab}), patches.widths(), used,
                                 settings.bag_dim, settings.bag_attention, hyper, settings.bag_mean,
                                 settings.bag_heads).to(dev)
-        scorers = [p for encoder in network.encoders for p in encoder.scorer_parameters()]
-        scoring = {id(p) for p in scorers}
         optimiser = torch.optim.Adam([
             {"params": network.head.parameters(), "weight_decay": settings.weight_decay},
-            {"params": [p for p in network.encoders.parameters() if id(p) not in scoring],
-             "weight_decay": settings.bag_weight_decay},
-            {"params": scorers, "weight_decay": settings.bag_weight_decay,
-             "lr": settings.lr * settings.bag_attention_lr}], lr=settings.lr)
+            {"params": network.encoders.parameters(), "weight_decay": settings.bag_weight_decay}], lr=settings.lr)
         order_rng = torch.Generator().manual_seed(seed)
         history, best_epoch = train_epochs(
             network, optimiser, batch_losses, lambda: cox_nll(log_risk("val"), t["val"], e["val"], ties=ties),

@@ -114,7 +114,6 @@ class TrainSettings:
     bag_center: bool = True
     bag_mean: bool = True
     bag_weight_decay: float = 1e-3
-    bag_attention_lr: float = 1.0
     hyper: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -125,8 +124,6 @@ class TrainSettings:
         for key in ("weight_decay", "bag_weight_decay"):
             if not _is_number(getattr(self, key)) or getattr(self, key) < 0:
                 raise IntersurvError(f"{key} must be a number >= 0 (got {getattr(self, key)!r})")
-        if not _is_number(self.bag_attention_lr) or self.bag_attention_lr <= 0:
-            raise IntersurvError(f"bag_attention_lr must be a positive number (got {self.bag_attention_lr!r})")
         for key in ("max_epochs", "patience"):
             if not _is_int(getattr(self, key)) or getattr(self, key) < 1:
                 raise IntersurvError(f"{key} must be a positive integer (got {getattr(self, key)!r})")
