@@ -12,7 +12,7 @@ so the standard error is recovered from the interval as
 meta-analysis then treats ``v_k = se_k^2`` as the known within-cohort variance:
 an approximation, since ``se_k`` is itself estimated from ``J_k`` unit
 differences (``df_k = J_k - 1``; a t rather than a normal interval), which the
-pooled normal interval below does not carry forward.
+pooled interval below does not carry forward.
 
 **DerSimonian-Laird random effects** (:func:`random_effects`), with
 ``w_k = 1 / v_k``::

@@ -48,7 +48,7 @@ def cohort_sentence(row: Mapping[str, Any]) -> str:
         if adjusted is not None and adjusted != verdict:
             verdict = f"{verdict} by its own interval, {adjusted} after Holm's adjustment"
         parts.append(f"vs {label} \u0394C {_versus(entry)}: {verdict}")
-    return head + "; ".join(parts) + "; " + "cohort interaction " + interaction_text(row.get("interaction")) + "."
+    return head + "; ".join(parts) + "; cohort interaction " + interaction_text(row.get("interaction")) + "."
 
 
 def pooled_sentences(study: Mapping[str, Any]) -> list[str]:
